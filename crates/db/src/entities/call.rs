@@ -1,0 +1,30 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "calls")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub company_id: String,
+    pub lead_id: Option<Uuid>,
+    pub provider: String,
+    pub provider_call_id: String,
+    pub direction: Option<String>,
+    pub answered: Option<bool>,
+    pub duration_seconds: Option<i32>,
+    pub recording_url: Option<String>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub transcript: Option<String>,
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub analysis: Option<Json>,
+    pub booked: bool,
+    pub status: String,
+    pub started_at: Option<DateTimeUtc>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,64 @@
+//! sea-orm entities, one per table (migrations in `otto-migration` create them).
+
+pub mod appointment;
+pub mod audit_log;
+pub mod call;
+pub mod company;
+pub mod daily_report;
+pub mod document;
+pub mod follow_up;
+pub mod idempotency_key;
+pub mod lead;
+pub mod message;
+pub mod outbox_event;
+pub mod queued_job;
+pub mod recording_session;
+pub mod sales_rep;
+pub mod shunya_job;
+pub mod task;
+pub mod twilio_number;
+pub mod user;
+pub mod worker_heartbeat;
+
+use sea_orm::EntityTrait;
+
+/// An entity whose rows belong to one tenant through their `company_id` column. Only these
+/// can be reached through [`crate::TenantScope`].
+pub trait TenantOwned: EntityTrait {
+    fn company_column() -> Self::Column;
+}
+
+macro_rules! tenant_owned {
+    ($($module:ident),+ $(,)?) => {
+        $(
+            impl TenantOwned for $module::Entity {
+                fn company_column() -> Self::Column {
+                    $module::Column::CompanyId
+                }
+            }
+        )+
+    };
+}
+
+tenant_owned!(
+    appointment,
+    call,
+    daily_report,
+    document,
+    follow_up,
+    lead,
+    message,
+    recording_session,
+    sales_rep,
+    shunya_job,
+    task,
+    twilio_number,
+    user,
+);
+
+/// Companies are the tenants themselves: their key is the tenant id.
+impl TenantOwned for company::Entity {
+    fn company_column() -> Self::Column {
+        company::Column::Id
+    }
+}

@@ -1,0 +1,15 @@
+//! Otto's database layer: entities, connection, the tenant-scoped access handle, and the stores
+//! the runtime builds on (transactional outbox, database job queue, worker heartbeats).
+
+pub mod connection;
+pub mod entities;
+pub mod errors;
+pub mod heartbeats;
+pub mod job_store;
+pub mod outbox;
+pub mod tenant_scope;
+
+pub use connection::{DbSettings, connect, migrate};
+pub use errors::DbErrorKind;
+pub use sea_orm::{DatabaseConnection, DbErr};
+pub use tenant_scope::TenantScope;

@@ -1,0 +1,352 @@
+//! Configuration: read once from the environment (and `.env`), validated, then passed down.
+//! Nothing else in Otto reads environment variables.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::time::Duration;
+
+use thiserror::Error;
+
+use crate::jobs::Queue;
+
+pub const DEFAULT_SQLITE_URL: &str = "sqlite://otto.db?mode=rwc";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Test,
+    Staging,
+    Production,
+}
+
+impl Environment {
+    fn parse(raw: &str) -> Result<Self, ConfigError> {
+        match raw.to_ascii_lowercase().as_str() {
+            "" | "development" | "dev" | "local" => Ok(Self::Development),
+            "test" => Ok(Self::Test),
+            "staging" => Ok(Self::Staging),
+            "production" | "prod" => Ok(Self::Production),
+            other => Err(ConfigError::Invalid {
+                name: "ENVIRONMENT",
+                reason: format!("'{other}' is not development, test, staging or production"),
+            }),
+        }
+    }
+
+    /// Staging and production require real services and real secrets.
+    pub fn is_deployed(self) -> bool {
+        matches!(self, Self::Staging | Self::Production)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Development => "development",
+            Self::Test => "test",
+            Self::Staging => "staging",
+            Self::Production => "production",
+        }
+    }
+}
+
+/// How the processes are laid out, decided by whether Redis is configured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `otto-api` alone: in-process bus, database job queue, worker and scheduler inside.
+    Embedded,
+    /// Redis-backed bus and queues; `otto-worker` and `otto-scheduler` run as their own processes.
+    Distributed,
+}
+
+/// A secret whose value never reaches a log line or a `Debug` dump.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("configuration error: {name} is required when ENVIRONMENT={environment}")]
+    Missing {
+        name: &'static str,
+        environment: &'static str,
+    },
+    #[error("configuration error: {name} still holds a placeholder value; set the real one")]
+    Placeholder { name: &'static str },
+    #[error("configuration error: {name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub environment: Environment,
+    pub host: String,
+    pub port: u16,
+    pub database_url: Secret,
+    pub db_max_connections: u32,
+    pub redis_url: Option<Secret>,
+    /// Prefix of every Redis key and channel, so several deployments (or tests) share a server.
+    pub redis_prefix: String,
+    pub log_level: String,
+    pub redact_pii: bool,
+    pub otel_endpoint: Option<String>,
+    pub otel_service_name_api: String,
+    pub otel_service_name_worker: String,
+    pub public_base_url: Option<String>,
+    pub max_body_bytes: usize,
+    pub ready_check_timeout: Duration,
+    pub worker_queues: Vec<Queue>,
+    pub worker_concurrency: usize,
+    pub shutdown_grace: Duration,
+}
+
+/// Variables whose value must be real (not a placeholder) wherever they are set.
+const CHECKED_SECRETS: [&str; 8] = [
+    "DATABASE_URL",
+    "REDIS_URL",
+    "CLERK_SECRET_KEY",
+    "CLERK_WEBHOOK_SECRET",
+    "TWILIO_AUTH_TOKEN",
+    "CALLRAIL_WEBHOOK_SECRET",
+    "UWC_HMAC_SECRET",
+    "UWC_API_KEY",
+];
+
+impl Config {
+    /// Loads `.env` if present, then reads the process environment.
+    ///
+    /// # Errors
+    /// When a variable is missing, invalid, or a placeholder (see [`ConfigError`]).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        // A missing .env is normal; a malformed one is reported by the values it leaves unset.
+        let _ = dotenvy::dotenv();
+        Self::from_map(&std::env::vars().collect())
+    }
+
+    /// Reads configuration from `vars` (tests pass their own map).
+    ///
+    /// # Errors
+    /// When a variable is missing, invalid, or a placeholder (see [`ConfigError`]).
+    pub fn from_map(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| vars.get(name).map(|v| v.trim().to_owned());
+        let environment = Environment::parse(&get("ENVIRONMENT").unwrap_or_default())?;
+        check_placeholders(environment, &get)?;
+
+        let database_url = get("DATABASE_URL").filter(|v| !v.is_empty());
+        let redis_url = get("REDIS_URL")
+            .or_else(|| get("UPSTASH_REDIS_URL"))
+            .filter(|v| !v.is_empty());
+        if environment.is_deployed() {
+            require_postgres(environment, database_url.as_deref())?;
+            if redis_url.is_none() {
+                return Err(ConfigError::Missing {
+                    name: "REDIS_URL",
+                    environment: environment.as_str(),
+                });
+            }
+        }
+
+        Ok(Self {
+            environment,
+            host: get("HOST").unwrap_or_else(|| "127.0.0.1".to_owned()),
+            port: parse_or(&get, "PORT", 8000)?,
+            database_url: Secret(database_url.unwrap_or_else(|| DEFAULT_SQLITE_URL.to_owned())),
+            db_max_connections: parse_or(&get, "DB_MAX_CONNECTIONS", 10)?,
+            redis_url: redis_url.map(Secret),
+            redis_prefix: get("REDIS_PREFIX").unwrap_or_else(|| "otto:".to_owned()),
+            log_level: get("LOG_LEVEL").unwrap_or_else(|| "info".to_owned()),
+            redact_pii: parse_or(&get, "OBS_REDACT_PII", true)?,
+            otel_endpoint: get("OTEL_EXPORTER_OTLP_ENDPOINT").filter(|v| !v.is_empty()),
+            otel_service_name_api: get("OTEL_SERVICE_NAME_API")
+                .unwrap_or_else(|| "otto-api".to_owned()),
+            otel_service_name_worker: get("OTEL_SERVICE_NAME_WORKER")
+                .unwrap_or_else(|| "otto-worker".to_owned()),
+            public_base_url: get("PUBLIC_BASE_URL").filter(|v| !v.is_empty()),
+            max_body_bytes: parse_or(&get, "MAX_BODY_BYTES", 1024 * 1024)?,
+            ready_check_timeout: Duration::from_millis(parse_or(
+                &get,
+                "READY_CHECK_TIMEOUT_MS",
+                1000,
+            )?),
+            worker_queues: parse_queues(get("WORKER_QUEUES"))?,
+            worker_concurrency: parse_or(&get, "WORKER_CONCURRENCY", 4)?,
+            shutdown_grace: Duration::from_secs(parse_or(&get, "SHUTDOWN_GRACE_SECONDS", 10)?),
+        })
+    }
+
+    pub fn mode(&self) -> Mode {
+        if self.redis_url.is_some() {
+            Mode::Distributed
+        } else {
+            Mode::Embedded
+        }
+    }
+
+    pub fn bind_address(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+}
+
+fn parse_or<T: std::str::FromStr>(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: T,
+) -> Result<T, ConfigError>
+where
+    T::Err: fmt::Display,
+{
+    match get(name).filter(|v| !v.is_empty()) {
+        None => Ok(default),
+        Some(raw) => raw.parse().map_err(|e: T::Err| ConfigError::Invalid {
+            name,
+            reason: format!("'{raw}': {e}"),
+        }),
+    }
+}
+
+fn parse_queues(raw: Option<String>) -> Result<Vec<Queue>, ConfigError> {
+    let Some(raw) = raw.filter(|v| !v.is_empty()) else {
+        return Ok(Queue::ALL.to_vec());
+    };
+    raw.split(',')
+        .map(|name| {
+            Queue::parse(name.trim()).ok_or_else(|| ConfigError::Invalid {
+                name: "WORKER_QUEUES",
+                reason: format!("unknown queue '{}'", name.trim()),
+            })
+        })
+        .collect()
+}
+
+fn require_postgres(environment: Environment, url: Option<&str>) -> Result<(), ConfigError> {
+    match url {
+        None => Err(ConfigError::Missing {
+            name: "DATABASE_URL",
+            environment: environment.as_str(),
+        }),
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => Ok(()),
+        Some(_) => Err(ConfigError::Invalid {
+            name: "DATABASE_URL",
+            reason: format!(
+                "ENVIRONMENT={} needs a postgres:// URL",
+                environment.as_str()
+            ),
+        }),
+    }
+}
+
+fn check_placeholders(
+    environment: Environment,
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<(), ConfigError> {
+    if !environment.is_deployed() {
+        return Ok(());
+    }
+    for name in CHECKED_SECRETS {
+        let Some(value) = get(name) else { continue };
+        let lower = value.to_ascii_lowercase();
+        let placeholder = lower.contains("your_")
+            || lower.contains("changeme")
+            || lower.contains("change_me")
+            || value.is_empty()
+            || (environment == Environment::Production && value.starts_with("sk_test_"));
+        if placeholder {
+            return Err(ConfigError::Placeholder { name });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn nothing_configured_means_embedded_sqlite_on_8000() -> Result<(), ConfigError> {
+        let config = Config::from_map(&HashMap::new())?;
+        assert_eq!(config.mode(), Mode::Embedded);
+        assert_eq!(config.database_url.expose(), DEFAULT_SQLITE_URL);
+        assert_eq!(config.bind_address(), "127.0.0.1:8000");
+        assert_eq!(config.worker_queues.len(), 7);
+        Ok(())
+    }
+
+    #[test]
+    fn production_requires_postgres_and_redis() {
+        let err = Config::from_map(&vars(&[("ENVIRONMENT", "production")]));
+        assert_eq!(
+            err.err(),
+            Some(ConfigError::Missing {
+                name: "DATABASE_URL",
+                environment: "production"
+            })
+        );
+        let err = Config::from_map(&vars(&[
+            ("ENVIRONMENT", "production"),
+            ("DATABASE_URL", "postgres://db/otto"),
+        ]));
+        assert_eq!(
+            err.err(),
+            Some(ConfigError::Missing {
+                name: "REDIS_URL",
+                environment: "production"
+            })
+        );
+    }
+
+    #[test]
+    fn placeholders_are_refused() {
+        let cases = [
+            ("TWILIO_AUTH_TOKEN", "your_twilio_token"),
+            ("REDIS_URL", "redis://changeme@host"),
+            ("CLERK_SECRET_KEY", "sk_test_abc"),
+        ];
+        for (name, value) in cases {
+            let err = Config::from_map(&vars(&[
+                ("ENVIRONMENT", "production"),
+                ("DATABASE_URL", "postgres://db/otto"),
+                ("REDIS_URL", "redis://127.0.0.1"),
+                (name, value),
+            ]));
+            assert!(
+                matches!(err, Err(ConfigError::Placeholder { .. })),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_queue_is_invalid() {
+        let err = Config::from_map(&vars(&[("WORKER_QUEUES", "asr,nope")]));
+        assert!(matches!(
+            err,
+            Err(ConfigError::Invalid {
+                name: "WORKER_QUEUES",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn secrets_do_not_debug_print() -> Result<(), ConfigError> {
+        let config = Config::from_map(&vars(&[("DATABASE_URL", "postgres://u:pw@h/db")]))?;
+        assert!(!format!("{config:?}").contains("pw@"));
+        Ok(())
+    }
+}

@@ -1,0 +1,96 @@
+//! What every Otto process holds: configuration, the database, the event bus, the job queue,
+//! the outbox relay, Redis (in distributed mode) and the shutdown token.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_redis::Pool;
+use otto_db::DbSettings;
+use sea_orm::DatabaseConnection;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, Mode};
+use crate::event_bus::{EventBus, InProcessBus, RedisBus};
+use crate::jobs::{DbJobQueue, JobQueue, RedisJobQueue};
+use crate::outbox_relay::OutboxRelay;
+use crate::redis_pool;
+
+const OUTBOX_POLL: Duration = Duration::from_millis(250);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("database unavailable: {0}")]
+    Database(#[from] sea_orm::DbErr),
+    #[error("invalid REDIS_URL: {0}")]
+    RedisPool(#[from] deadpool_redis::CreatePoolError),
+    #[error("invalid REDIS_URL: {0}")]
+    Redis(#[from] crate::event_bus::BusError),
+}
+
+#[derive(Clone)]
+pub struct AppContext {
+    pub config: Arc<Config>,
+    pub db: DatabaseConnection,
+    pub redis: Option<Pool>,
+    pub bus: Arc<dyn EventBus>,
+    pub queue: Arc<dyn JobQueue>,
+    pub outbox: OutboxRelay,
+    pub shutdown: CancellationToken,
+}
+
+impl AppContext {
+    /// Connects to the database (migrating it when `migrate` is set) and picks the bus and queue
+    /// for the configured mode. Redis is connected lazily, so a process starts while Redis is
+    /// down and reports it through `/ready`.
+    ///
+    /// # Errors
+    /// When the database cannot be reached or migrated, or `REDIS_URL` is malformed.
+    pub async fn build(
+        config: Config,
+        migrate: bool,
+        shutdown: CancellationToken,
+    ) -> Result<Self, StartError> {
+        let mut settings = DbSettings::new(config.database_url.expose());
+        settings.max_connections = config.db_max_connections;
+        let db = otto_db::connect(&settings).await?;
+        if migrate {
+            otto_db::migrate(&db).await?;
+        }
+        let (redis, bus, queue): (Option<Pool>, Arc<dyn EventBus>, Arc<dyn JobQueue>) = match config
+            .mode()
+        {
+            Mode::Embedded => (
+                None,
+                Arc::new(InProcessBus::new()),
+                Arc::new(DbJobQueue::new(db.clone())),
+            ),
+            Mode::Distributed => {
+                let url = config
+                    .redis_url
+                    .as_ref()
+                    .map(|s| s.expose().to_owned())
+                    .unwrap_or_default();
+                let pool = redis_pool::build(&url, 16)?;
+                let bus =
+                    RedisBus::start(&url, pool.clone(), &config.redis_prefix, shutdown.clone())?;
+                let queue = RedisJobQueue::new(pool.clone(), config.redis_prefix.clone());
+                (Some(pool), Arc::new(bus), Arc::new(queue))
+            }
+        };
+        let outbox = OutboxRelay::new(db.clone(), bus.clone(), OUTBOX_POLL);
+        Ok(Self {
+            config: Arc::new(config),
+            db,
+            redis,
+            bus,
+            queue,
+            outbox,
+            shutdown,
+        })
+    }
+
+    /// Starts the outbox relay of this process.
+    pub fn spawn_outbox_relay(&self) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(self.outbox.clone().run(self.shutdown.clone()))
+    }
+}

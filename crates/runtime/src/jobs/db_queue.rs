@@ -1,0 +1,127 @@
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use otto_db::entities::queued_job;
+use otto_db::job_store;
+use sea_orm::DatabaseConnection;
+use uuid::Uuid;
+
+use super::{DeadJob, JobQueue, LeasedJob, NewJob, Queue, QueueError};
+
+/// Jobs in the `job_queue` table of the application database.
+#[derive(Clone)]
+pub struct DbJobQueue {
+    db: DatabaseConnection,
+}
+
+impl DbJobQueue {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+}
+
+fn parse_id(id: &str) -> Option<Uuid> {
+    Uuid::parse_str(id).ok()
+}
+
+impl TryFrom<queued_job::Model> for LeasedJob {
+    type Error = QueueError;
+
+    fn try_from(row: queued_job::Model) -> Result<Self, Self::Error> {
+        Ok(Self {
+            id: row.id.to_string(),
+            queue: row.queue,
+            name: row.name,
+            payload: serde_json::from_str(&row.payload)?,
+            attempts: row.attempts.max(0) as u32,
+            max_attempts: row.max_attempts.max(0) as u32,
+        })
+    }
+}
+
+#[async_trait]
+impl JobQueue for DbJobQueue {
+    async fn push(&self, job: NewJob) -> Result<String, QueueError> {
+        let id = job_store::push(
+            &self.db,
+            job_store::NewJob {
+                queue: job.queue.as_str().to_owned(),
+                name: job.name,
+                payload: serde_json::to_string(&job.payload)?,
+                max_attempts: i32::try_from(job.max_attempts).unwrap_or(i32::MAX),
+                run_at: job.run_at,
+            },
+        )
+        .await?;
+        Ok(id.to_string())
+    }
+
+    async fn reserve(
+        &self,
+        queues: &[Queue],
+        lease: Duration,
+    ) -> Result<Option<LeasedJob>, QueueError> {
+        let names: Vec<String> = queues.iter().map(|q| q.as_str().to_owned()).collect();
+        let lease = chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::minutes(5));
+        job_store::reserve(&self.db, &names, lease)
+            .await?
+            .map(LeasedJob::try_from)
+            .transpose()
+    }
+
+    async fn complete(&self, job: &LeasedJob) -> Result<(), QueueError> {
+        let Some(id) = parse_id(&job.id) else {
+            return Ok(());
+        };
+        Ok(job_store::complete(&self.db, id).await?)
+    }
+
+    async fn fail(
+        &self,
+        job: &LeasedJob,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<(), QueueError> {
+        let Some(id) = parse_id(&job.id) else {
+            return Ok(());
+        };
+        Ok(job_store::fail(&self.db, id, error, retry_at).await?)
+    }
+
+    async fn release(&self, job: &LeasedJob) -> Result<(), QueueError> {
+        let Some(id) = parse_id(&job.id) else {
+            return Ok(());
+        };
+        Ok(job_store::release(&self.db, id).await?)
+    }
+
+    async fn lengths(&self) -> Result<Vec<(String, u64)>, QueueError> {
+        Ok(job_store::lengths(&self.db)
+            .await?
+            .into_iter()
+            .map(|(queue, n)| (queue, n.max(0) as u64))
+            .collect())
+    }
+
+    async fn dead(&self, limit: u64) -> Result<Vec<DeadJob>, QueueError> {
+        Ok(job_store::dead(&self.db, limit)
+            .await?
+            .into_iter()
+            .map(|row| DeadJob {
+                id: row.id.to_string(),
+                queue: row.queue,
+                name: row.name,
+                attempts: row.attempts.max(0) as u32,
+                last_error: row.last_error,
+            })
+            .collect())
+    }
+
+    async fn retry_dead(&self, id: &str) -> Result<bool, QueueError> {
+        let Some(id) = parse_id(id) else {
+            return Ok(false);
+        };
+        Ok(job_store::retry_dead(&self.db, id).await?)
+    }
+}

@@ -1,0 +1,15 @@
+//! The runtime pieces every Otto process shares: configuration, telemetry, the Redis pool,
+//! the event bus, the job queue, the outbox relay, and graceful shutdown.
+
+pub mod config;
+pub mod context;
+pub mod event_bus;
+pub mod jobs;
+pub mod metrics_recorder;
+pub mod outbox_relay;
+pub mod redis_pool;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use config::{Config, ConfigError, Environment, Mode};
+pub use context::AppContext;

@@ -1,0 +1,66 @@
+//! Logs: one JSON object per line with the fields of SPEC section 5, PII masked by default.
+
+mod json_layer;
+pub mod redact;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+pub use json_layer::JsonLogLayer;
+
+/// The `service` field of every log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    Api,
+    Worker,
+    Scheduler,
+}
+
+impl Service {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Service::Api => "api",
+            Service::Worker => "worker",
+            Service::Scheduler => "scheduler",
+        }
+    }
+}
+
+/// Where log lines go: stdout in the binaries, a buffer in tests.
+#[derive(Clone)]
+pub enum LogSink {
+    Stdout,
+    Buffer(Arc<Mutex<Vec<u8>>>),
+}
+
+impl LogSink {
+    fn write_line(&self, line: &[u8]) {
+        match self {
+            LogSink::Stdout => {
+                let mut out = std::io::stdout().lock();
+                let _ = out.write_all(line);
+            }
+            LogSink::Buffer(buffer) => {
+                if let Ok(mut buffer) = buffer.lock() {
+                    buffer.extend_from_slice(line);
+                }
+            }
+        }
+    }
+}
+
+/// Installs the global subscriber: `level` is a `LOG_LEVEL` / `RUST_LOG`-style filter.
+/// Returns false when a subscriber was already installed (tests start many apps).
+pub fn init(service: Service, level: &str, redact_pii: bool) -> bool {
+    let filter = EnvFilter::try_new(format!("{level},sqlx=warn,sea_orm=warn,actix_server=warn"))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(JsonLogLayer::new(service, redact_pii, LogSink::Stdout))
+        .try_init()
+        .is_ok()
+}
