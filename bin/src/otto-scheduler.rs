@@ -1,1 +1,32 @@
-fn main() {}
+//! `otto-scheduler`: enqueues periodic jobs, each once per slot however many copies run.
+
+use clap::Parser;
+use otto_runtime::telemetry::Service;
+use otto_runtime::{AppContext, startup};
+use otto_scheduler::{Scheduler, standard_schedule};
+
+#[derive(Parser)]
+#[command(
+    name = "otto-scheduler",
+    version,
+    about = "Otto's periodic-job scheduler."
+)]
+struct Cli {}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let _cli = Cli::parse();
+    let config = startup::config_or_exit();
+    let shutdown = startup::init(Service::Scheduler, &config);
+    let ctx = match AppContext::build(config, shutdown).await {
+        Ok(ctx) => ctx,
+        Err(err) => {
+            eprintln!("otto-scheduler: {err}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let relay = ctx.spawn_outbox_relay();
+    Scheduler::new(ctx.clone(), standard_schedule()).run().await;
+    let _ = relay.await;
+    std::process::ExitCode::SUCCESS
+}

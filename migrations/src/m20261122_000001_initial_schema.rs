@@ -259,6 +259,14 @@ fn tables() -> Vec<TableCreateStatement> {
             .col(timestamp_with_time_zone("updated_at"))
             .take(),
         Table::create()
+            .table("schedule_runs")
+            .if_not_exists()
+            .col(string("name"))
+            .col(timestamp_with_time_zone("slot"))
+            .col(timestamp_with_time_zone("fired_at"))
+            .primary_key(Index::create().col("name").col("slot"))
+            .take(),
+        Table::create()
             .table("worker_heartbeats")
             .if_not_exists()
             .col(string("worker_id").primary_key())

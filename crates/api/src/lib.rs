@@ -1,1 +1,150 @@
-//! placeholder
+//! `otto-api`: the HTTP (and, later, WebSocket) server. [`Application::build`] is the one way
+//! to start it, used by the binary and by the tests alike. In embedded mode it also runs the
+//! worker and the scheduler in-process.
+
+pub mod error;
+mod extractors;
+pub mod openapi;
+pub mod problem;
+mod problem_fallback;
+pub mod request_context;
+pub mod routes;
+pub mod state;
+
+use std::net::TcpListener;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpResponse, HttpServer, web};
+use otto_runtime::context::StartError;
+use otto_runtime::{AppContext, Config, Mode, metrics_recorder};
+use otto_scheduler::{Scheduler, standard_schedule};
+use otto_worker::{Registry, Worker, WorkerSettings};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::error::ApiError;
+use crate::state::ApiState;
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    ctx: AppContext,
+    background: Vec<JoinHandle<()>>,
+}
+
+impl Application {
+    /// Connects everything `config` names, binds `HOST:PORT` (port 0 picks a free one) and
+    /// prepares the server; nothing is served until [`Application::run_until_stopped`].
+    ///
+    /// # Errors
+    /// When the database is unreachable, migrations fail, or the address cannot be bound.
+    pub async fn build(config: Config) -> Result<Self, StartError> {
+        let ctx = AppContext::build(config, CancellationToken::new()).await?;
+        Self::build_with_context(ctx)
+    }
+
+    /// As [`Application::build`], on an existing context.
+    ///
+    /// # Errors
+    /// When the address cannot be bound.
+    pub fn build_with_context(ctx: AppContext) -> Result<Self, StartError> {
+        let listener = TcpListener::bind(ctx.config.bind_address())?;
+        let port = listener.local_addr()?.port();
+        let state = ApiState {
+            ctx: ctx.clone(),
+            metrics: metrics_recorder::install(),
+        };
+        let max_body = ctx.config.max_body_bytes;
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(web::Data::new(state.clone()))
+                .app_data(extractors::json_config(max_body))
+                .app_data(extractors::payload_config(max_body))
+                .app_data(extractors::path_config())
+                .app_data(extractors::query_config())
+                .wrap(problem_fallback::error_handlers())
+                .wrap(from_fn(request_context::track_request))
+                .configure(routes_config)
+                .default_service(web::to(not_found))
+        })
+        .listen(listener)?
+        .disable_signals()
+        .shutdown_timeout(ctx.config.shutdown_grace.as_secs());
+        if let Some(workers) = ctx.config.http_workers {
+            server = server.workers(workers);
+        }
+        let server = server.run();
+        let background = start_background(&ctx);
+        Ok(Self {
+            port,
+            server,
+            ctx,
+            background,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn context(&self) -> &AppContext {
+        &self.ctx
+    }
+
+    /// Serves until the context's shutdown token is cancelled (SIGTERM/SIGINT in the binary),
+    /// then drains requests and waits for the background loops to stop.
+    ///
+    /// # Errors
+    /// When the server fails.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let shutdown = self.ctx.shutdown.clone();
+        tokio::spawn(async move {
+            shutdown.cancelled().await;
+            handle.stop(true).await;
+        });
+        let result = self.server.await;
+        self.ctx.shutdown.cancel();
+        for task in self.background {
+            let _ = task.await;
+        }
+        result
+    }
+}
+
+fn routes_config(cfg: &mut web::ServiceConfig) {
+    routes::ops::configure(cfg);
+    cfg.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi::ApiDoc::openapi()))
+        .route(
+            "/docs",
+            web::get().to(|| async {
+                HttpResponse::PermanentRedirect()
+                    .insert_header(("Location", "/docs/"))
+                    .finish()
+            }),
+        );
+}
+
+async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound)
+}
+
+/// The outbox relay always; the worker and the scheduler too when embedded.
+fn start_background(ctx: &AppContext) -> Vec<JoinHandle<()>> {
+    let mut tasks = vec![ctx.spawn_outbox_relay()];
+    if ctx.config.mode() == Mode::Embedded {
+        let worker = Worker::new(
+            ctx.clone(),
+            Registry::standard(),
+            WorkerSettings::from_context(ctx),
+        );
+        tasks.push(tokio::spawn(worker.run()));
+        tasks.push(tokio::spawn(
+            Scheduler::new(ctx.clone(), standard_schedule()).run(),
+        ));
+    }
+    tasks
+}

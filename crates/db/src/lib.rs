@@ -7,6 +7,7 @@ pub mod errors;
 pub mod heartbeats;
 pub mod job_store;
 pub mod outbox;
+pub mod schedule_runs;
 pub mod tenant_scope;
 
 pub use connection::{DbSettings, connect, migrate};

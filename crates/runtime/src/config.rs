@@ -107,6 +107,11 @@ pub struct Config {
     pub worker_queues: Vec<Queue>,
     pub worker_concurrency: usize,
     pub shutdown_grace: Duration,
+    /// Apply pending migrations when a process starts (default: only in embedded mode; in
+    /// production `otto-api migrate` runs once per release).
+    pub migrate_on_start: bool,
+    /// HTTP worker threads of `otto-api` (default: one per core).
+    pub http_workers: Option<usize>,
 }
 
 /// Variables whose value must be real (not a placeholder) wherever they are set.
@@ -155,7 +160,18 @@ impl Config {
             }
         }
 
+        let migrate_default = redis_url.is_none();
         Ok(Self {
+            migrate_on_start: parse_or(&get, "MIGRATE_ON_START", migrate_default)?,
+            http_workers: get("HTTP_WORKERS")
+                .filter(|v| !v.is_empty())
+                .map(|raw| {
+                    raw.parse().map_err(|e| ConfigError::Invalid {
+                        name: "HTTP_WORKERS",
+                        reason: format!("'{raw}': {e}"),
+                    })
+                })
+                .transpose()?,
             environment,
             host: get("HOST").unwrap_or_else(|| "127.0.0.1".to_owned()),
             port: parse_or(&get, "PORT", 8000)?,

@@ -25,6 +25,8 @@ pub enum StartError {
     RedisPool(#[from] deadpool_redis::CreatePoolError),
     #[error("invalid REDIS_URL: {0}")]
     Redis(#[from] crate::event_bus::BusError),
+    #[error("cannot listen: {0}")]
+    Bind(#[from] std::io::Error),
 }
 
 #[derive(Clone)]
@@ -39,21 +41,17 @@ pub struct AppContext {
 }
 
 impl AppContext {
-    /// Connects to the database (migrating it when `migrate` is set) and picks the bus and queue
+    /// Connects to the database (migrating it when `migrate_on_start` is set) and picks the bus and queue
     /// for the configured mode. Redis is connected lazily, so a process starts while Redis is
     /// down and reports it through `/ready`.
     ///
     /// # Errors
     /// When the database cannot be reached or migrated, or `REDIS_URL` is malformed.
-    pub async fn build(
-        config: Config,
-        migrate: bool,
-        shutdown: CancellationToken,
-    ) -> Result<Self, StartError> {
+    pub async fn build(config: Config, shutdown: CancellationToken) -> Result<Self, StartError> {
         let mut settings = DbSettings::new(config.database_url.expose());
         settings.max_connections = config.db_max_connections;
         let db = otto_db::connect(&settings).await?;
-        if migrate {
+        if config.migrate_on_start {
             otto_db::migrate(&db).await?;
         }
         let (redis, bus, queue): (Option<Pool>, Arc<dyn EventBus>, Arc<dyn JobQueue>) = match config

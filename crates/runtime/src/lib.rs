@@ -9,6 +9,7 @@ pub mod metrics_recorder;
 pub mod outbox_relay;
 pub mod redis_pool;
 pub mod shutdown;
+pub mod startup;
 pub mod telemetry;
 
 pub use config::{Config, ConfigError, Environment, Mode};

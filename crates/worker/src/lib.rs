@@ -1,1 +1,10 @@
-//! placeholder
+//! The job worker: leases jobs from the queue, runs their handlers, retries with backoff,
+//! dead-letters what keeps failing, beats its heartbeat, and stops gracefully.
+
+mod heartbeat;
+pub mod maintenance;
+mod registry;
+mod runner;
+
+pub use registry::{JobError, JobHandler, Registry};
+pub use runner::{Worker, WorkerSettings};

@@ -14,6 +14,7 @@ pub mod outbox_event;
 pub mod queued_job;
 pub mod recording_session;
 pub mod sales_rep;
+pub mod schedule_run;
 pub mod shunya_job;
 pub mod task;
 pub mod twilio_number;

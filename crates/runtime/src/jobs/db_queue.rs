@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use otto_db::entities::queued_job;
 use otto_db::job_store;
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, DatabaseTransaction};
 use uuid::Uuid;
 
 use super::{DeadJob, JobQueue, LeasedJob, NewJob, Queue, QueueError};
@@ -40,21 +40,24 @@ impl TryFrom<queued_job::Model> for LeasedJob {
     }
 }
 
+fn stored(job: NewJob) -> Result<job_store::NewJob, QueueError> {
+    Ok(job_store::NewJob {
+        queue: job.queue.as_str().to_owned(),
+        name: job.name,
+        payload: serde_json::to_string(&job.payload)?,
+        max_attempts: i32::try_from(job.max_attempts).unwrap_or(i32::MAX),
+        run_at: job.run_at,
+    })
+}
+
 #[async_trait]
 impl JobQueue for DbJobQueue {
     async fn push(&self, job: NewJob) -> Result<String, QueueError> {
-        let id = job_store::push(
-            &self.db,
-            job_store::NewJob {
-                queue: job.queue.as_str().to_owned(),
-                name: job.name,
-                payload: serde_json::to_string(&job.payload)?,
-                max_attempts: i32::try_from(job.max_attempts).unwrap_or(i32::MAX),
-                run_at: job.run_at,
-            },
-        )
-        .await?;
-        Ok(id.to_string())
+        Ok(job_store::push(&self.db, stored(job)?).await?.to_string())
+    }
+
+    async fn push_in(&self, txn: &DatabaseTransaction, job: NewJob) -> Result<String, QueueError> {
+        Ok(job_store::push(txn, stored(job)?).await?.to_string())
     }
 
     async fn reserve(

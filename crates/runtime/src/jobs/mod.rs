@@ -7,6 +7,7 @@ mod redis_queue;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use sea_orm::DatabaseTransaction;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::time::Duration;
@@ -116,6 +117,13 @@ pub enum QueueError {
 pub trait JobQueue: Send + Sync {
     /// Enqueues `job`; returns its id.
     async fn push(&self, job: NewJob) -> Result<String, QueueError>;
+    /// Enqueues `job` as part of `txn` where the backend lives in the database (the job exists
+    /// only if `txn` commits); other backends enqueue at once, so callers must tolerate a job
+    /// whose transaction then rolls back.
+    async fn push_in(&self, txn: &DatabaseTransaction, job: NewJob) -> Result<String, QueueError> {
+        let _ = txn;
+        self.push(job).await
+    }
     /// Leases the next due job of `queues` for `lease`, if any.
     async fn reserve(
         &self,

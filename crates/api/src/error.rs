@@ -1,0 +1,136 @@
+//! `ApiError`: every failure a handler can return, mapped to problem+json in one place.
+//! Unknown failures are logged with their cause chain and answered as an opaque 500.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use otto_db::DbErrorKind;
+use otto_domain::DomainError;
+
+use crate::problem::{FieldError, Problem};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("not found")]
+    NotFound,
+    #[error("validation failed: {detail}")]
+    Validation {
+        detail: String,
+        errors: Vec<FieldError>,
+    },
+    #[error("payload too large")]
+    PayloadTooLarge,
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("database error")]
+    Database(#[source] sea_orm::DbErr),
+    #[error("service unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
+        let error = FieldError::new(field, message);
+        Self::Validation {
+            detail: format!("{}: {}", error.field, error.message),
+            errors: vec![error],
+        }
+    }
+
+    fn problem(&self) -> Problem {
+        match self {
+            ApiError::NotFound => Problem::new(
+                StatusCode::NOT_FOUND,
+                "not-found",
+                "The resource does not exist.",
+            ),
+            ApiError::Validation { detail, errors } => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation-error",
+                detail.clone(),
+            )
+            .with_errors(errors.clone()),
+            ApiError::PayloadTooLarge => crate::problem::for_status(StatusCode::PAYLOAD_TOO_LARGE),
+            ApiError::UnsupportedMediaType => {
+                crate::problem::for_status(StatusCode::UNSUPPORTED_MEDIA_TYPE)
+            }
+            ApiError::Conflict(detail) => {
+                Problem::new(StatusCode::CONFLICT, "conflict", detail.clone())
+            }
+            ApiError::Database(err) => match DbErrorKind::of(err) {
+                DbErrorKind::NotFound => ApiError::NotFound.problem(),
+                DbErrorKind::UniqueViolation => Problem::new(
+                    StatusCode::CONFLICT,
+                    "conflict",
+                    "The resource already exists.",
+                ),
+                DbErrorKind::Unavailable => unavailable(),
+                DbErrorKind::Other => internal(),
+            },
+            ApiError::Unavailable(_) => unavailable(),
+            ApiError::Internal(_) => internal(),
+        }
+    }
+}
+
+fn unavailable() -> Problem {
+    Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "service-unavailable",
+        "A dependency is unavailable; retry shortly.",
+    )
+}
+
+fn internal() -> Problem {
+    Problem::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal-error",
+        "An unexpected error occurred.",
+    )
+}
+
+impl From<sea_orm::DbErr> for ApiError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        ApiError::Database(err)
+    }
+}
+
+impl From<DomainError> for ApiError {
+    fn from(err: DomainError) -> Self {
+        match err {
+            DomainError::Invalid { field, message } => ApiError::validation(field, message),
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.problem().status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let problem = self.problem();
+        if problem.status >= 500 {
+            tracing::error!(error = %ErrorChain(self), status = problem.status, "request failed");
+        }
+        problem.into_response()
+    }
+}
+
+/// Displays an error with all its causes (`a: b: c`) for logs; never sent to clients.
+struct ErrorChain<'a>(&'a dyn std::error::Error);
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,31 @@
+//! The first steps every binary takes: read configuration (or stop with one clear line), start
+//! logging, and turn SIGTERM/SIGINT into the shutdown token.
+
+use tokio_util::sync::CancellationToken;
+
+use crate::Config;
+use crate::telemetry::{self, Service};
+
+/// Reads configuration; on error prints it as one line on stderr and exits with status 2.
+pub fn config_or_exit() -> Config {
+    match Config::from_env() {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("{err}");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// Starts JSON logging for `service` and returns a token cancelled on SIGTERM/SIGINT.
+pub fn init(service: Service, config: &Config) -> CancellationToken {
+    telemetry::init(service, &config.log_level, config.redact_pii);
+    if config.otel_endpoint.is_some() {
+        tracing::warn!(
+            "OTEL_EXPORTER_OTLP_ENDPOINT is set but this build has no OTLP exporter; traces are not exported"
+        );
+    }
+    let token = CancellationToken::new();
+    tokio::spawn(crate::shutdown::cancel_on_signal(token.clone()));
+    token
+}

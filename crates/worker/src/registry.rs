@@ -1,0 +1,55 @@
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use otto_runtime::AppContext;
+use serde_json::Value;
+
+/// Why a job attempt failed. `Permanent` skips the remaining attempts (bad payload...).
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("{0}")]
+    Retryable(#[source] anyhow::Error),
+    #[error("{0}")]
+    Permanent(#[source] anyhow::Error),
+}
+
+impl From<sea_orm::DbErr> for JobError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        JobError::Retryable(err.into())
+    }
+}
+
+/// One kind of work. `run` is plain async code that tests can call directly.
+#[async_trait]
+pub trait JobHandler: Send + Sync {
+    async fn run(&self, payload: &Value, ctx: &AppContext) -> Result<(), JobError>;
+}
+
+/// Job name -> handler. A job whose name is not registered is dead-lettered at once.
+#[derive(Clone, Default)]
+pub struct Registry {
+    handlers: HashMap<String, Arc<dyn JobHandler>>,
+}
+
+impl Registry {
+    /// Every job Otto runs today.
+    pub fn standard() -> Self {
+        let mut registry = Self::default();
+        crate::maintenance::register(&mut registry);
+        registry
+    }
+
+    pub fn register(
+        &mut self,
+        name: impl Into<String>,
+        handler: impl JobHandler + 'static,
+    ) -> &mut Self {
+        self.handlers.insert(name.into(), Arc::new(handler));
+        self
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<dyn JobHandler>> {
+        self.handlers.get(name).cloned()
+    }
+}

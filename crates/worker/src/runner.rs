@@ -1,0 +1,249 @@
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use otto_domain::{EventEnvelope, Severity, TenantId, TraceId};
+use otto_runtime::AppContext;
+use otto_runtime::jobs::{LeasedJob, Queue, backoff};
+use tracing::Instrument;
+
+use crate::heartbeat;
+use crate::{JobError, Registry};
+
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    pub queues: Vec<Queue>,
+    pub concurrency: usize,
+    /// How long a job may run before another worker may take it over.
+    pub lease: Duration,
+    /// How long to wait between polls of an empty queue.
+    pub idle_poll: Duration,
+    /// First retry delay; doubled per attempt.
+    pub retry_base: Duration,
+}
+
+impl WorkerSettings {
+    pub fn from_context(ctx: &AppContext) -> Self {
+        Self {
+            queues: ctx.config.worker_queues.clone(),
+            concurrency: ctx.config.worker_concurrency.max(1),
+            lease: Duration::from_secs(300),
+            idle_poll: Duration::from_millis(500),
+            retry_base: Duration::from_secs(2),
+        }
+    }
+}
+
+/// A pool of `concurrency` slots, each leasing and running one job at a time.
+pub struct Worker {
+    ctx: AppContext,
+    registry: Arc<Registry>,
+    settings: WorkerSettings,
+    id: String,
+    in_flight: Arc<AtomicUsize>,
+}
+
+impl Worker {
+    pub fn new(ctx: AppContext, registry: Registry, settings: WorkerSettings) -> Self {
+        let id = format!(
+            "worker-{}-{}",
+            std::process::id(),
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        Self {
+            ctx,
+            registry: Arc::new(registry),
+            settings,
+            id,
+            in_flight: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Runs until the context's shutdown token is cancelled; in-flight jobs get
+    /// `shutdown_grace` to finish, then are handed back to the queue.
+    pub async fn run(self) {
+        let queues: Vec<String> = self
+            .settings
+            .queues
+            .iter()
+            .map(|q| q.as_str().to_owned())
+            .collect();
+        tracing::info!(worker_id = %self.id, queues = %queues.join(","), concurrency = self.settings.concurrency, "worker started");
+        let heartbeat = tokio::spawn(heartbeat::beat_until_stopped(
+            self.ctx.clone(),
+            self.id.clone(),
+            queues,
+            self.in_flight.clone(),
+        ));
+        let slots: Vec<_> = (0..self.settings.concurrency)
+            .map(|_| tokio::spawn(self.slot()))
+            .collect();
+        for slot in slots {
+            let _ = slot.await;
+        }
+        let _ = heartbeat.await;
+        tracing::info!(worker_id = %self.id, "worker stopped");
+    }
+
+    fn slot(&self) -> impl Future<Output = ()> + Send + 'static {
+        let slot = Slot {
+            ctx: self.ctx.clone(),
+            registry: self.registry.clone(),
+            settings: self.settings.clone(),
+            in_flight: self.in_flight.clone(),
+        };
+        async move { slot.run().await }
+    }
+}
+
+struct Slot {
+    ctx: AppContext,
+    registry: Arc<Registry>,
+    settings: WorkerSettings,
+    in_flight: Arc<AtomicUsize>,
+}
+
+impl Slot {
+    async fn run(self) {
+        let shutdown = self.ctx.shutdown.clone();
+        while !shutdown.is_cancelled() {
+            match self
+                .ctx
+                .queue
+                .reserve(&self.settings.queues, self.settings.lease)
+                .await
+            {
+                Ok(Some(job)) => self.process(job).await,
+                Ok(None) => self.idle().await,
+                Err(err) => {
+                    tracing::warn!(error = %err, "could not lease a job");
+                    self.idle().await;
+                }
+            }
+        }
+    }
+
+    async fn idle(&self) {
+        tokio::select! {
+            () = self.ctx.shutdown.cancelled() => {}
+            () = tokio::time::sleep(self.settings.idle_poll) => {}
+        }
+    }
+
+    async fn process(&self, job: LeasedJob) {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        let grace = self.ctx.config.shutdown_grace;
+        let shutdown = self.ctx.shutdown.clone();
+        let deadline = async move {
+            shutdown.cancelled().await;
+            tokio::time::sleep(grace).await;
+        };
+        let span = job_span(&job);
+        let started = Instant::now();
+        let outcome = tokio::select! {
+            result = self.execute(&job).instrument(span.clone()) => Some(result),
+            () = deadline => None,
+        };
+        let _entered = span.enter();
+        match outcome {
+            Some(result) => self.settle(&job, result, started.elapsed()).await,
+            None => {
+                tracing::warn!("job still running at shutdown; returned to the queue");
+                if let Err(err) = self.ctx.queue.release(&job).await {
+                    tracing::error!(error = %err, "could not return job; its lease will expire");
+                }
+            }
+        }
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    async fn execute(&self, job: &LeasedJob) -> Result<(), JobError> {
+        let Some(handler) = self.registry.get(&job.name) else {
+            return Err(JobError::Permanent(anyhow::anyhow!(
+                "no handler for job '{}'",
+                job.name
+            )));
+        };
+        handler.run(&job.payload, &self.ctx).await
+    }
+
+    async fn settle(&self, job: &LeasedJob, result: Result<(), JobError>, elapsed: Duration) {
+        let ms = elapsed.as_secs_f64() * 1000.0;
+        metrics::histogram!("worker_task_duration_ms", "name" => job.name.clone()).record(ms);
+        let (status, settled) = match &result {
+            Ok(()) => ("success", self.ctx.queue.complete(job).await),
+            Err(err) => {
+                let retry_at = match err {
+                    JobError::Retryable(_) if job.attempts < job.max_attempts => {
+                        let delay = backoff(job.attempts, self.settings.retry_base);
+                        Some(Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default())
+                    }
+                    _ => None,
+                };
+                let status = if retry_at.is_some() { "retry" } else { "dead" };
+                tracing::warn!(error = %err, attempts = job.attempts, status, "job failed");
+                (
+                    status,
+                    self.ctx
+                        .queue
+                        .fail(job, &format!("{err:#}"), retry_at)
+                        .await,
+                )
+            }
+        };
+        metrics::counter!("worker_task_total", "name" => job.name.clone(), "status" => status)
+            .increment(1);
+        if let Err(err) = settled {
+            tracing::error!(error = %err, "could not record job outcome; its lease will expire");
+        }
+        self.emit_outcome(job, &result, ms).await;
+    }
+
+    /// `worker.task.finished|failed`, for jobs that belong to a tenant.
+    async fn emit_outcome(&self, job: &LeasedJob, result: &Result<(), JobError>, ms: f64) {
+        let Some(tenant) = job
+            .payload
+            .get("tenant_id")
+            .and_then(|v| v.as_str())
+            .and_then(|t| TenantId::try_from(t).ok())
+        else {
+            return;
+        };
+        let trace = trace_of(job).unwrap_or_else(TraceId::generate);
+        let (event, severity, error) = match result {
+            Ok(()) => ("worker.task.finished", Severity::Info, None),
+            Err(err) => ("worker.task.failed", Severity::Error, Some(err.to_string())),
+        };
+        let data = serde_json::json!({
+            "task_id": job.id, "name": job.name, "queue": job.queue,
+            "attempts": job.attempts, "duration_ms": ms.round(), "error": error,
+        });
+        let envelope = EventEnvelope::new(event, tenant, trace, data).with_severity(severity);
+        match otto_db::outbox::record(&self.ctx.db, &envelope).await {
+            Ok(_) => self.ctx.outbox.notify(),
+            Err(err) => tracing::warn!(error = %err, "could not record task event"),
+        }
+    }
+}
+
+fn trace_of(job: &LeasedJob) -> Option<TraceId> {
+    job.payload
+        .get("trace_id")
+        .and_then(|v| v.as_str())
+        .and_then(TraceId::parse)
+}
+
+fn job_span(job: &LeasedJob) -> tracing::Span {
+    let trace = trace_of(job).map(|t| t.to_string());
+    let tenant = job
+        .payload
+        .get("tenant_id")
+        .and_then(|v| v.as_str())
+        .map(str::to_owned);
+    tracing::info_span!("job", job = %job.name, job_id = %job.id, queue = %job.queue, trace_id = trace, tenant_id = tenant)
+}
