@@ -51,8 +51,13 @@ fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
     }
 }
 
-/// serde names the offending field in backticks ("missing field `name`").
+/// serde names the offending field in backticks in some messages ("missing field `name`");
+/// other messages quote values, not fields, so only these are trusted.
 fn field_named_in(message: &str) -> Option<String> {
+    const NAMING_FIELD: [&str; 3] = ["missing field", "unknown field", "duplicate field"];
+    if !NAMING_FIELD.iter().any(|prefix| message.starts_with(prefix)) {
+        return None;
+    }
     let start = message.find('`')? + 1;
     let end = start + message[start..].find('`')?;
     Some(message[start..end].to_owned())
@@ -77,6 +82,7 @@ mod tests {
             Some("name")
         );
         assert_eq!(field_named_in("expected value").as_deref(), None);
+        assert_eq!(field_named_in("provided string was not `true` or `false`"), None);
         assert_eq!(
             strip_position("missing field `name` at line 1 column 2"),
             "missing field `name`"

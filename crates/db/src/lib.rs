@@ -10,7 +10,7 @@ pub mod outbox;
 pub mod schedule_runs;
 pub mod tenant_scope;
 
-pub use connection::{DbSettings, connect, migrate};
+pub use connection::{DbSettings, applied_migrations, connect, migrate};
 pub use errors::DbErrorKind;
 pub use sea_orm::{DatabaseConnection, DbErr};
 pub use tenant_scope::TenantScope;

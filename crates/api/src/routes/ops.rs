@@ -7,10 +7,11 @@ use actix_web::{HttpResponse, web};
 use chrono::{SecondsFormat, Utc};
 use otto_db::heartbeats;
 use sea_orm::DatabaseConnection;
-use serde::Serialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::error::ApiError;
+use crate::problem::Problem;
 use crate::request_context::RequestContext;
 use crate::state::ApiState;
 
@@ -136,14 +137,26 @@ pub struct Heartbeats {
     workers: Vec<WorkerBeat>,
 }
 
+#[derive(Deserialize, IntoParams)]
+pub struct HeartbeatQuery {
+    /// Also list workers silent for more than 30 s (killed ones never remove themselves).
+    include_stale: Option<bool>,
+}
+
 /// Every live worker (beat within the last 30 s).
-#[utoipa::path(get, path = "/internal/worker/heartbeat", tag = "ops", responses((status = 200, body = Heartbeats)))]
+#[utoipa::path(get, path = "/internal/worker/heartbeat", tag = "ops", params(HeartbeatQuery),
+    responses((status = 200, body = Heartbeats), (status = 422, body = Problem)))]
 pub async fn worker_heartbeat(
     state: web::Data<ApiState>,
+    query: web::Query<HeartbeatQuery>,
 ) -> Result<web::Json<Heartbeats>, ApiError> {
     let now = Utc::now();
-    let workers = live_workers(&state.ctx.db)
-        .await?
+    let rows = if query.include_stale.unwrap_or(false) {
+        heartbeats::live_since(&state.ctx.db, chrono::DateTime::<Utc>::MIN_UTC).await
+    } else {
+        live_workers(&state.ctx.db).await
+    };
+    let workers = rows?
         .into_iter()
         .map(|row| WorkerBeat {
             id: row.worker_id,

@@ -1,0 +1,99 @@
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::helpers::{TestDatabase, TestResult, eventually};
+
+const API: &str = env!("CARGO_BIN_EXE_otto-api");
+const WORKER: &str = env!("CARGO_BIN_EXE_otto-worker");
+const SCHEDULER: &str = env!("CARGO_BIN_EXE_otto-scheduler");
+
+/// A command with a clean environment, run from an empty directory (no stray `.env`).
+fn clean(binary: &str, dir: &std::path::Path) -> Command {
+    let mut command = Command::new(binary);
+    command.env_clear().current_dir(dir).env("LOG_LEVEL", "warn");
+    command
+}
+
+fn scratch_dir() -> Result<std::path::PathBuf, std::io::Error> {
+    let dir = std::env::temp_dir().join(format!("otto-bin-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+#[test]
+fn every_binary_has_help() -> TestResult {
+    let dir = scratch_dir()?;
+    for binary in [API, WORKER, SCHEDULER] {
+        let output = clean(binary, &dir).arg("--help").output()?;
+        assert!(output.status.success(), "{binary} --help failed");
+        assert!(String::from_utf8(output.stdout)?.contains("Usage:"));
+    }
+    Ok(())
+}
+
+#[test]
+fn production_without_database_url_stops_with_one_clear_line() -> TestResult {
+    let dir = scratch_dir()?;
+    for binary in [API, WORKER, SCHEDULER] {
+        let output = clean(binary, &dir).env("ENVIRONMENT", "production").output()?;
+        assert!(!output.status.success());
+        let stderr = String::from_utf8(output.stderr)?;
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(stderr.contains("DATABASE_URL is required when ENVIRONMENT=production"), "{stderr}");
+    }
+    Ok(())
+}
+
+#[test]
+fn production_with_a_placeholder_secret_refuses_to_start() -> TestResult {
+    let dir = scratch_dir()?;
+    let output = clean(API, &dir)
+        .env("ENVIRONMENT", "production")
+        .env("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+        .env("REDIS_URL", "redis://127.0.0.1:6379")
+        .env("TWILIO_AUTH_TOKEN", "your_twilio_auth_token")
+        .output()?;
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr)?;
+    assert_eq!(
+        stderr.trim(),
+        "configuration error: TWILIO_AUTH_TOKEN still holds a placeholder value; set the real one"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn otto_api_migrates_serves_and_stops_gracefully_on_sigterm() -> TestResult {
+    let dir = scratch_dir()?;
+    let db = TestDatabase::sqlite();
+    for _ in 0..2 {
+        let status = clean(API, &dir).env("DATABASE_URL", db.url()).arg("migrate").status()?;
+        assert!(status.success(), "otto-api migrate must be repeatable");
+    }
+    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let mut child = clean(API, &dir)
+        .env("DATABASE_URL", db.url())
+        .env("PORT", port.to_string())
+        .stdout(Stdio::null())
+        .spawn()?;
+    let client = reqwest::Client::new();
+    let health = format!("http://127.0.0.1:{port}/health");
+    let up = eventually(Duration::from_secs(20), || async {
+        client.get(&health).send().await.is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+    assert!(up, "otto-api did not come up");
+
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status()?.success());
+    let stopped = eventually(Duration::from_secs(15), || {
+        let exited = child.try_wait().ok().flatten();
+        async move { exited.is_some() }
+    })
+    .await;
+    assert!(stopped, "otto-api ignored SIGTERM");
+    let status = child.wait()?;
+    assert!(status.success(), "graceful stop must exit 0, got {status}");
+    Ok(())
+}

@@ -1,0 +1,181 @@
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use otto_api::Application;
+use otto_runtime::{AppContext, Config};
+use sea_orm::{ConnectionTrait, Database};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+pub type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+/// The server the tests may create databases on (overridable for other machines).
+pub fn postgres_admin_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+pub fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// A database that exists for one test and is removed when dropped.
+pub enum TestDatabase {
+    Sqlite { path: PathBuf },
+    Postgres { name: String },
+}
+
+impl TestDatabase {
+    pub fn sqlite() -> Self {
+        let path = std::env::temp_dir().join(format!("otto-test-{}.db", Uuid::new_v4().simple()));
+        Self::Sqlite { path }
+    }
+
+    pub async fn postgres() -> Result<Self, sea_orm::DbErr> {
+        let name = format!("otto_test_{}", Uuid::new_v4().simple());
+        let admin = Database::connect(postgres_admin_url()).await?;
+        admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await?;
+        admin.close().await?;
+        Ok(Self::Postgres { name })
+    }
+
+    pub fn url(&self) -> String {
+        match self {
+            Self::Sqlite { path } => format!("sqlite://{}?mode=rwc", path.display()),
+            Self::Postgres { name } => {
+                let admin = postgres_admin_url();
+                let base = admin.rsplit_once('/').map_or(admin.as_str(), |(base, _)| base);
+                format!("{base}/{name}")
+            }
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        match self {
+            Self::Sqlite { path } => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+            }
+            Self::Postgres { name } => {
+                let name = name.clone();
+                // Drop runs outside any runtime guarantee; use a private one on its own thread.
+                let _ = std::thread::spawn(move || {
+                    let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+                        return;
+                    };
+                    runtime.block_on(async {
+                        if let Ok(admin) = Database::connect(postgres_admin_url()).await {
+                            let _ = admin
+                                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                                .await;
+                            let _ = admin.close().await;
+                        }
+                    });
+                })
+                .join();
+            }
+        }
+    }
+}
+
+/// Configuration for a test: port 0, the given database, migrations on start, quiet logs.
+pub fn config(db: &TestDatabase, extra: &[(&str, &str)]) -> Config {
+    let mut vars: HashMap<String, String> = HashMap::from([
+        ("PORT".to_owned(), "0".to_owned()),
+        ("DATABASE_URL".to_owned(), db.url()),
+        ("MIGRATE_ON_START".to_owned(), "true".to_owned()),
+        ("HTTP_WORKERS".to_owned(), "2".to_owned()),
+        ("SHUTDOWN_GRACE_SECONDS".to_owned(), "1".to_owned()),
+    ]);
+    for (key, value) in extra {
+        vars.insert((*key).to_owned(), (*value).to_owned());
+    }
+    match Config::from_map(&vars) {
+        Ok(config) => config,
+        Err(err) => panic!("test configuration is invalid: {err}"),
+    }
+}
+
+/// A unique Redis key prefix per test, so tests never see each other's keys.
+pub fn redis_prefix() -> String {
+    format!("otto-test:{}:", Uuid::new_v4().simple())
+}
+
+/// A running application; stopped when dropped.
+pub struct TestApp {
+    pub address: String,
+    pub ctx: AppContext,
+    pub client: reqwest::Client,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    // Declared last: dropped after the server has been told to stop.
+    _db: Option<TestDatabase>,
+}
+
+impl TestApp {
+    pub async fn spawn(db: TestDatabase, extra: &[(&str, &str)]) -> Result<Self, Box<dyn std::error::Error>> {
+        let ctx = AppContext::build(config(&db, extra), CancellationToken::new()).await?;
+        let mut app = Self::start(ctx)?;
+        app._db = Some(db);
+        Ok(app)
+    }
+
+    /// Starts the application on an already built context (tests that subscribe first).
+    pub fn start(ctx: AppContext) -> Result<Self, Box<dyn std::error::Error>> {
+        let app = Application::build_with_context(ctx)?;
+        let address = format!("http://127.0.0.1:{}", app.port());
+        let ctx = app.context().clone();
+        let server = tokio::spawn(app.run_until_stopped());
+        Ok(Self {
+            address,
+            ctx,
+            client: reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?,
+            server: Some(server),
+            _db: None,
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Result<reqwest::Response> {
+        self.client.get(self.url(path)).send().await
+    }
+
+    /// Stops the server and its background loops, and waits for them.
+    pub async fn stop(mut self) {
+        self.ctx.shutdown.cancel();
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+        self.ctx.db.clone().close().await.ok();
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.ctx.shutdown.cancel();
+    }
+}
+
+/// Polls `check` until it holds or `timeout` passes.
+pub async fn eventually<F, Fut>(timeout: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if check().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -1,0 +1,32 @@
+//! Integration tests: the real application on a random port, against a fresh SQLite file and a
+//! fresh PostgreSQL database (created and dropped per test), and real Redis under a unique key
+//! prefix. One test binary, so the app is linked once.
+
+/// Runs `async fn $name(db: TestDatabase) -> TestResult` once on SQLite and once on PostgreSQL.
+macro_rules! on_both_databases {
+    ($($name:ident),+ $(,)?) => {
+        $(
+            mod $name {
+                use crate::helpers::{TestDatabase, TestResult};
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() -> TestResult {
+                    super::$name(TestDatabase::sqlite()).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() -> TestResult {
+                    super::$name(TestDatabase::postgres().await?).await
+                }
+            }
+        )+
+    };
+}
+
+mod helpers;
+
+mod binaries;
+mod jobs;
+mod ops;
+mod outbox;
+mod storage;

@@ -1,0 +1,172 @@
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::helpers::{TestApp, TestDatabase, TestResult, eventually, redis_prefix, redis_url};
+
+on_both_databases!(
+    health_has_the_spec_shape,
+    ready_reports_database_and_in_process_worker,
+    errors_are_problem_json_with_trace_id,
+    metrics_name_http_and_pool_series_after_traffic,
+);
+
+async fn health_has_the_spec_shape(db: TestDatabase) -> TestResult {
+    let app = TestApp::spawn(db, &[]).await?;
+    let response = app.get("/health").await?;
+    assert_eq!(response.status(), 200);
+    let request_id = header(&response, "x-request-id");
+    let body: Value = response.json().await?;
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["service"], "otto-api");
+    assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(body["trace_id"].as_str(), Some(request_id.as_str()));
+    app.stop().await;
+    Ok(())
+}
+
+async fn ready_reports_database_and_in_process_worker(db: TestDatabase) -> TestResult {
+    let app = TestApp::spawn(db, &[]).await?;
+    // The in-process worker beats as it starts; wait for that first beat.
+    let ready = eventually(Duration::from_secs(10), || async {
+        app.get("/ready").await.is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+    assert!(ready, "embedded app never became ready");
+    let body: Value = app.get("/ready").await?.json().await?;
+    assert_eq!(body["ready"], true);
+    assert_eq!(body["components"], serde_json::json!({"database": true, "redis": null, "workers": true}));
+    assert_eq!(body["service"], "otto-api");
+    assert!(body["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')));
+    assert!(body["duration_ms"].is_u64());
+
+    let beats: Value = app.get("/internal/worker/heartbeat").await?.json().await?;
+    let worker = &beats["workers"][0];
+    assert_eq!(worker["queues"].as_array().map(Vec::len), Some(7));
+    assert!(worker["id"].is_string() && worker["last_beat"].is_string());
+    assert!(worker["age_seconds"].as_f64().is_some_and(|age| age < 30.0));
+    assert_eq!(worker["in_flight"], 0);
+    app.stop().await;
+    Ok(())
+}
+
+async fn errors_are_problem_json_with_trace_id(db: TestDatabase) -> TestResult {
+    let app = TestApp::spawn(db, &[]).await?;
+
+    let response = app.client.get(app.url("/no/such/route")).header("X-Request-Id", "req-abc-123").send().await?;
+    assert_eq!(response.status(), 404);
+    assert_eq!(header(&response, "content-type"), "application/problem+json");
+    assert_eq!(header(&response, "x-request-id"), "req-abc-123");
+    let body: Value = response.json().await?;
+    assert_eq!(
+        body,
+        serde_json::json!({
+            "type": "/problems/not-found", "title": "Not Found", "status": 404,
+            "detail": "The resource does not exist.", "instance": "/no/such/route",
+            "trace_id": "req-abc-123"
+        })
+    );
+
+    let response = app.client.delete(app.url("/health")).send().await?;
+    assert_eq!(response.status(), 405);
+    assert_eq!(header(&response, "allow"), "GET");
+    assert_eq!(header(&response, "content-type"), "application/problem+json");
+    let trace = header(&response, "x-request-id");
+    let body: Value = response.json().await?;
+    assert_eq!(body["type"], "/problems/method-not-allowed");
+    assert_eq!(body["trace_id"].as_str(), Some(trace.as_str()));
+
+    // W3C traceparent: its trace id becomes the request's id when no X-Request-Id is sent.
+    let response = app
+        .client
+        .get(app.url("/health"))
+        .header("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+        .send()
+        .await?;
+    assert_eq!(header(&response, "x-request-id"), "4bf92f3577b34da6a3ce929d0e0e4736");
+
+    // A query that does not parse is a 422 with `errors`.
+    let response = app.get("/internal/worker/heartbeat?include_stale=maybe").await?;
+    assert_eq!(response.status(), 422);
+    assert_eq!(header(&response, "content-type"), "application/problem+json");
+    let body: Value = response.json().await?;
+    assert_eq!(body["type"], "/problems/validation-error");
+    assert_eq!(body["errors"][0]["field"], "query");
+    assert!(body["errors"][0]["message"].as_str().is_some_and(|m| m.contains("true")));
+    assert!(body["trace_id"].is_string());
+    app.stop().await;
+    Ok(())
+}
+
+async fn metrics_name_http_and_pool_series_after_traffic(db: TestDatabase) -> TestResult {
+    let app = TestApp::spawn(db, &[]).await?;
+    app.get("/health").await?;
+    app.get("/missing").await?;
+    let text = app.get("/metrics").await?.text().await?;
+    for series in [
+        r#"http_requests_total{route="/health",method="GET",status="200"}"#,
+        r#"http_requests_total{route="unmatched",method="GET",status="404"}"#,
+        r#"http_request_duration_ms_bucket{route="/health",method="GET",le="#,
+        r#"db_pool_connections{state="idle"}"#,
+        r#"db_pool_connections{state="active"}"#,
+    ] {
+        assert!(text.contains(series), "missing {series} in:\n{text}");
+    }
+    assert!(!text.contains("/missing"), "raw paths must never become labels");
+    app.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_is_503_with_redis_false_when_redis_is_down() -> TestResult {
+    let db = TestDatabase::postgres().await?;
+    let app = TestApp::spawn(
+        db,
+        &[("REDIS_URL", "redis://127.0.0.1:1"), ("READY_CHECK_TIMEOUT_MS", "500")],
+    )
+    .await?;
+    let response = app.get("/ready").await?;
+    assert_eq!(response.status(), 503);
+    assert_eq!(header(&response, "content-type"), "application/json");
+    let body: Value = response.json().await?;
+    assert_eq!(body["ready"], false);
+    assert_eq!(body["components"]["redis"], false);
+    assert_eq!(body["components"]["database"], true);
+    app.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_with_real_redis_needs_a_live_worker() -> TestResult {
+    let db = TestDatabase::postgres().await?;
+    let prefix = redis_prefix();
+    let app = TestApp::spawn(db, &[("REDIS_URL", &redis_url()), ("REDIS_PREFIX", &prefix)]).await?;
+    let body: Value = app.get("/ready").await?.json().await?;
+    assert_eq!(body["components"]["redis"], true);
+    assert_eq!(body["components"]["workers"], false, "distributed mode runs no in-process worker");
+
+    let worker = otto_worker::Worker::new(
+        app.ctx.clone(),
+        otto_worker::Registry::standard(),
+        otto_worker::WorkerSettings::from_context(&app.ctx),
+    );
+    let worker = tokio::spawn(worker.run());
+    let ready = eventually(Duration::from_secs(10), || async {
+        app.get("/ready").await.is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+    assert!(ready, "a running worker should make the API ready");
+    app.ctx.shutdown.cancel();
+    worker.await?;
+    app.stop().await;
+    Ok(())
+}
+
+fn header(response: &reqwest::Response, name: &str) -> String {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}

@@ -1,0 +1,75 @@
+use otto_db::entities::lead;
+use otto_db::{DbSettings, TenantScope, applied_migrations, connect, migrate};
+use otto_domain::TenantId;
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use uuid::Uuid;
+
+use crate::helpers::{TestDatabase, TestResult};
+
+on_both_databases!(migrations_are_idempotent, tenant_scope_hides_other_tenants_rows);
+
+async fn migrations_are_idempotent(db: TestDatabase) -> TestResult {
+    let conn = connect(&DbSettings::new(db.url())).await?;
+    migrate(&conn).await?;
+    let applied = applied_migrations(&conn).await?;
+    assert!(applied >= 1);
+    migrate(&conn).await?;
+    assert_eq!(applied_migrations(&conn).await?, applied, "a second run must apply nothing");
+    conn.close().await?;
+    Ok(())
+}
+
+fn new_lead(name: &str, company: &str) -> lead::ActiveModel {
+    let now = chrono::Utc::now();
+    lead::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        company_id: Set(company.to_owned()),
+        name: Set(Some(name.to_owned())),
+        phone: Set(Some("+15551230000".to_owned())),
+        email: Set(None),
+        source: Set(Some("test".to_owned())),
+        status: Set("new".to_owned()),
+        assigned_user_id: Set(None),
+        version: Set(1),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+}
+
+async fn tenant_scope_hides_other_tenants_rows(db: TestDatabase) -> TestResult {
+    let conn = connect(&DbSettings::new(db.url())).await?;
+    migrate(&conn).await?;
+    let tenant_a = TenantScope::new(&conn, TenantId::try_from("org_a")?);
+    let tenant_b = TenantScope::new(&conn, TenantId::try_from("org_b")?);
+
+    let row = tenant_a.insert(new_lead("Alice", "ignored")).await?;
+    assert_eq!(row.company_id, "org_a", "the scope stamps its own tenant");
+    // B tries to plant a row in A's tenant: it lands in B's.
+    let planted = tenant_b.insert(new_lead("Mallory", "org_a")).await?;
+    assert_eq!(planted.company_id, "org_b");
+
+    assert!(tenant_b.find_by_id::<lead::Entity, _>(row.id).await?.is_none());
+    let visible_to_b = tenant_b.select::<lead::Entity>().all(&conn).await?;
+    assert_eq!(visible_to_b.iter().map(|l| l.id).collect::<Vec<_>>(), vec![planted.id]);
+
+    let changes = lead::ActiveModel { name: Set(Some("Hacked".to_owned())), company_id: Set("org_b".to_owned()), ..Default::default() };
+    assert!(!tenant_b.update_by_id::<lead::Entity, _, _>(row.id, changes).await?);
+    let deleted = tenant_b
+        .delete_many::<lead::Entity>()
+        .filter(lead::Column::Id.eq(row.id))
+        .exec(&conn)
+        .await?;
+    assert_eq!(deleted.rows_affected, 0);
+
+    let unchanged = lead::Entity::find_by_id(row.id).one(&conn).await?.ok_or("lead vanished")?;
+    assert_eq!(unchanged.name.as_deref(), Some("Alice"));
+    assert_eq!(unchanged.company_id, "org_a");
+
+    // The owner can update, and cannot move the row to another tenant.
+    let changes = lead::ActiveModel { name: Set(Some("Alicia".to_owned())), company_id: Set("org_b".to_owned()), ..Default::default() };
+    assert!(tenant_a.update_by_id::<lead::Entity, _, _>(row.id, changes).await?);
+    let updated = tenant_a.find_by_id::<lead::Entity, _>(row.id).await?.ok_or("lead vanished")?;
+    assert_eq!((updated.name.as_deref(), updated.company_id.as_str()), (Some("Alicia"), "org_a"));
+    conn.close().await?;
+    Ok(())
+}
