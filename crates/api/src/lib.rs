@@ -11,6 +11,9 @@ pub mod request_context;
 pub mod routes;
 pub mod state;
 
+#[cfg(test)]
+mod http_tests;
+
 use std::net::TcpListener;
 
 use actix_web::dev::Server;

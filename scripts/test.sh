@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The whole suite, exactly as CI runs it: services check, format, lints, every test.
+# PostgreSQL and Redis must be reachable on 127.0.0.1; they are started if installed but
+# stopped, and the script fails loudly (never skips) when they cannot be had.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PG_HOST=127.0.0.1
+PG_PORT=5432
+REDIS_PORT=6379
+
+fail() {
+  echo "scripts/test.sh: $*" >&2
+  exit 1
+}
+
+wait_for() { # description, command...
+  local what=$1
+  shift
+  for _ in $(seq 1 30); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 1
+  done
+  fail "$what did not become reachable"
+}
+
+ensure_postgres() {
+  if pg_isready -h "$PG_HOST" -p "$PG_PORT" >/dev/null 2>&1; then return 0; fi
+  command -v pg_ctlcluster >/dev/null 2>&1 ||
+    fail "PostgreSQL is not reachable on $PG_HOST:$PG_PORT and not installed (apt-get install postgresql postgresql-client)"
+  echo "starting PostgreSQL..."
+  for version in $(ls /etc/postgresql); do
+    pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+  done
+  wait_for "PostgreSQL on $PG_HOST:$PG_PORT" pg_isready -h "$PG_HOST" -p "$PG_PORT"
+}
+
+ensure_redis() {
+  if redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping >/dev/null 2>&1; then return 0; fi
+  command -v redis-server >/dev/null 2>&1 ||
+    fail "Redis is not reachable on 127.0.0.1:$REDIS_PORT and not installed (apt-get install redis-server redis-tools)"
+  echo "starting Redis..."
+  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port "$REDIS_PORT" --save "" --appendonly no
+  wait_for "Redis on 127.0.0.1:$REDIS_PORT" redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping
+}
+
+command -v pg_isready >/dev/null 2>&1 || fail "pg_isready missing (apt-get install postgresql-client)"
+command -v redis-cli >/dev/null 2>&1 || fail "redis-cli missing (apt-get install redis-tools)"
+ensure_postgres
+ensure_redis
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+cargo test --workspace
