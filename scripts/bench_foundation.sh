@@ -3,14 +3,15 @@
 #   - /health requests per second of otto-api (release, embedded mode) with wrk -t2 -c64 -d10s,
 #     next to a bare actix-web hello-world (tools/hello-actix) measured the same way;
 #   - idle RSS of otto-api in embedded mode after start-up.
-# Usage: scripts/bench_foundation.sh [duration=10s]
+# Usage: scripts/bench_foundation.sh [duration=10s]   (CARGO_TARGET_DIR and SKIP_BUILD=1 honoured)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${1:-10s}
 command -v wrk >/dev/null || { echo "wrk is required (apt-get install wrk)" >&2; exit 1; }
 
-target=${CARGO_TARGET_DIR:-target}
-cargo build --release --bin otto-api --bin hello-actix >&2
+target=$(realpath "${CARGO_TARGET_DIR:-target}")
+# SKIP_BUILD=1 measures binaries already built in $target/release.
+[ -n "${SKIP_BUILD:-}" ] || cargo build --release --bin otto-api --bin hello-actix >&2
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
@@ -20,7 +21,7 @@ rps() { wrk -t2 -c64 -d"$duration" "$1" | awk '/Requests\/sec/ {print $2}'; }
 
 api_port=$(free_port)
 (cd "$work" && DATABASE_URL="sqlite://$work/bench.db?mode=rwc" PORT=$api_port LOG_LEVEL=warn \
-  exec "$OLDPWD/$target/release/otto-api") &
+  exec "$target/release/otto-api") &
 api_pid=$!
 wait_http "http://127.0.0.1:$api_port/health"
 sleep 3

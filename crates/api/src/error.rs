@@ -12,6 +12,16 @@ use crate::problem::{FieldError, Problem};
 pub enum ApiError {
     #[error("not found")]
     NotFound,
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    #[error("precondition failed")]
+    PreconditionFailed,
+    #[error("precondition required")]
+    PreconditionRequired,
+    #[error("tenant locked down")]
+    Locked,
     #[error("validation failed: {detail}")]
     Validation {
         detail: String,
@@ -46,6 +56,23 @@ impl ApiError {
                 StatusCode::NOT_FOUND,
                 "not-found",
                 "The resource does not exist.",
+            ),
+            ApiError::Unauthorized(detail) => Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", detail.clone()),
+            ApiError::Forbidden(detail) => Problem::new(StatusCode::FORBIDDEN, "forbidden", detail.clone()),
+            ApiError::PreconditionFailed => Problem::new(
+                StatusCode::PRECONDITION_FAILED,
+                "stale-version",
+                "The resource changed since it was read; fetch it again and retry with its ETag.",
+            ),
+            ApiError::PreconditionRequired => Problem::new(
+                StatusCode::PRECONDITION_REQUIRED,
+                "if-match-required",
+                "This update needs an If-Match header with the resource's ETag.",
+            ),
+            ApiError::Locked => Problem::new(
+                StatusCode::LOCKED,
+                "tenant-locked",
+                "The company is in lockdown: automation is paused until an owner lifts it.",
             ),
             ApiError::Validation { detail, errors } => Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -116,7 +143,14 @@ impl ResponseError for ApiError {
         if problem.status >= 500 {
             tracing::error!(error = %ErrorChain(self), status = problem.status, "request failed");
         }
-        problem.into_response()
+        let mut response = problem.into_response();
+        if matches!(self, ApiError::Unauthorized(_)) {
+            response.headers_mut().insert(
+                actix_web::http::header::WWW_AUTHENTICATE,
+                actix_web::http::header::HeaderValue::from_static("Bearer"),
+            );
+        }
+        response
     }
 }
 

@@ -2,9 +2,12 @@
 //! to start it, used by the binary and by the tests alike. In embedded mode it also runs the
 //! worker and the scheduler in-process.
 
+pub mod auth;
+pub mod cors;
 pub mod error;
 mod extractors;
 pub mod openapi;
+pub mod pagination;
 pub mod problem;
 mod problem_fallback;
 pub mod request_context;
@@ -15,6 +18,7 @@ pub mod state;
 mod http_tests;
 
 use std::net::TcpListener;
+use std::sync::Arc;
 
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
@@ -28,6 +32,8 @@ use tokio_util::sync::CancellationToken;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::auth::jwt::TokenVerifier;
+use crate::cors::OriginPatterns;
 use crate::error::ApiError;
 use crate::state::ApiState;
 
@@ -56,9 +62,19 @@ impl Application {
     pub fn build_with_context(ctx: AppContext) -> Result<Self, StartError> {
         let listener = TcpListener::bind(ctx.config.bind_address())?;
         let port = listener.local_addr()?.port();
+        let origins = OriginPatterns::new(&ctx.config.allowed_origins);
+        let verifier = Arc::new(
+            TokenVerifier::new(&ctx.config.auth, origins.clone())
+                .map_err(|e| StartError::Bind(std::io::Error::other(e.to_string())))?,
+        );
+        let prefetch = verifier.clone();
+        tokio::spawn(async move { prefetch.prefetch().await });
         let state = ApiState {
             ctx: ctx.clone(),
             metrics: metrics_recorder::install(),
+            verifier,
+            origins,
+            known_members: Arc::default(),
         };
         let max_body = ctx.config.max_body_bytes;
         let mut server = HttpServer::new(move || {
@@ -69,6 +85,7 @@ impl Application {
                 .app_data(extractors::path_config())
                 .app_data(extractors::query_config())
                 .wrap(problem_fallback::error_handlers())
+                .wrap(from_fn(cors::cors))
                 .wrap(from_fn(request_context::track_request))
                 .configure(routes_config)
                 .default_service(web::to(not_found))
@@ -120,6 +137,9 @@ impl Application {
 
 fn routes_config(cfg: &mut web::ServiceConfig) {
     routes::ops::configure(cfg);
+    routes::companies::configure(cfg);
+    routes::leads::configure(cfg);
+    cfg.service(web::resource("/v1/me").get(routes::me::me));
     cfg.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi::ApiDoc::openapi()))
         .route(
             "/docs",

@@ -1,15 +1,40 @@
 //! The OpenAPI document, generated from the handlers' annotations.
 
-use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
 
 use crate::problem::{FieldError, Problem};
-use crate::routes::ops;
+use crate::routes::{companies, leads, me, ops};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Otto API", description = "Sales-call intelligence backend for home-services companies."),
-    paths(ops::health, ops::ready, ops::worker_heartbeat, ops::metrics),
+    paths(
+        ops::health, ops::ready, ops::worker_heartbeat, ops::metrics,
+        me::me,
+        companies::get_company, companies::patch_company, companies::lockdown,
+        leads::list_leads, leads::create_lead, leads::get_lead, leads::patch_lead, leads::delete_lead,
+    ),
     components(schemas(Problem, FieldError)),
-    tags((name = "ops", description = "Operational endpoints"))
+    modifiers(&BearerAuth),
+    tags(
+        (name = "ops", description = "Operational endpoints"),
+        (name = "identity", description = "The caller"),
+        (name = "companies", description = "The caller's company (tenant)"),
+        (name = "leads", description = "Leads of the caller's company"),
+    )
 )]
 pub struct ApiDoc;
+
+/// Declares the Clerk session token as the `bearer` security scheme.
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+    }
+}

@@ -64,6 +64,8 @@ pub async fn track_request(
         trace_id = %context.trace_id,
         method = %method,
         route = tracing::field::Empty,
+        tenant_id = tracing::field::Empty,
+        user_id = tracing::field::Empty,
     );
     let started = Instant::now();
     let trace_id = context.trace_id.clone();

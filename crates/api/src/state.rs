@@ -1,9 +1,20 @@
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
 use metrics_exporter_prometheus::PrometheusHandle;
+use otto_domain::Role;
 use otto_runtime::AppContext;
+
+use crate::auth::jwt::TokenVerifier;
+use crate::cors::OriginPatterns;
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct ApiState {
     pub ctx: AppContext,
     pub metrics: Option<PrometheusHandle>,
+    pub verifier: Arc<TokenVerifier>,
+    pub origins: OriginPatterns,
+    /// (tenant, user, role) already provisioned by this process.
+    pub known_members: Arc<Mutex<HashSet<(String, String, Role)>>>,
 }

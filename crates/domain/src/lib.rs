@@ -4,9 +4,11 @@
 pub mod error;
 pub mod event;
 pub mod ids;
+pub mod phone;
 pub mod role;
 
 pub use error::DomainError;
 pub use event::{EventEnvelope, Severity};
 pub use ids::{AppointmentId, CallId, LeadId, TaskId, TenantId, TraceId, UserId};
+pub use phone::PhoneE164;
 pub use role::Role;

@@ -112,6 +112,24 @@ pub struct Config {
     pub migrate_on_start: bool,
     /// HTTP worker threads of `otto-api` (default: one per core).
     pub http_workers: Option<usize>,
+    pub auth: AuthConfig,
+    /// `ALLOWED_ORIGINS`: browser origins (with `*` wildcards) allowed by CORS and as `azp`.
+    pub allowed_origins: Vec<String>,
+}
+
+/// Where session-token signing keys come from (SPEC section 2).
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// `CLERK_JWT_KEY`: a PEM public key; verification needs no network.
+    pub jwt_public_key_pem: Option<String>,
+    /// `CLERK_JWKS_URL`, else `{CLERK_ISSUER}/.well-known/jwks.json` when an issuer is set.
+    pub jwks_url: Option<String>,
+    /// `CLERK_ISSUER`: required `iss` when set.
+    pub issuer: Option<String>,
+    /// The JWKS is fetched at most once per this window on a miss (`CLERK_JWKS_REFRESH_SECONDS`).
+    pub jwks_refresh_interval: Duration,
+    /// Trust the repository's development key (`dev/`); never in staging or production.
+    pub trust_dev_key: bool,
 }
 
 /// Variables whose value must be real (not a placeholder) wherever they are set.
@@ -161,7 +179,29 @@ impl Config {
         }
 
         let migrate_default = redis_url.is_none();
+        let issuer = get("CLERK_ISSUER").filter(|v| !v.is_empty()).map(|v| v.trim_end_matches('/').to_owned());
+        let auth = AuthConfig {
+            // Platforms that cannot hold newlines store the PEM with literal "\n".
+            jwt_public_key_pem: get("CLERK_JWT_KEY").filter(|v| !v.is_empty()).map(|v| v.replace("\\n", "\n")),
+            jwks_url: get("CLERK_JWKS_URL")
+                .filter(|v| !v.is_empty())
+                .or_else(|| issuer.as_ref().map(|i| format!("{i}/.well-known/jwks.json"))),
+            issuer,
+            jwks_refresh_interval: Duration::from_secs(parse_or(&get, "CLERK_JWKS_REFRESH_SECONDS", 60)?),
+            trust_dev_key: !environment.is_deployed(),
+        };
+        let allowed_origins = get("ALLOWED_ORIGINS")
+            .map(|raw| raw.split(',').map(|o| o.trim().trim_end_matches('/').to_owned()).filter(|o| !o.is_empty()).collect())
+            .unwrap_or_else(|| {
+                if environment.is_deployed() {
+                    Vec::new()
+                } else {
+                    vec!["http://localhost:*".to_owned(), "http://127.0.0.1:*".to_owned()]
+                }
+            });
         Ok(Self {
+            auth,
+            allowed_origins,
             migrate_on_start: parse_or(&get, "MIGRATE_ON_START", migrate_default)?,
             http_workers: get("HTTP_WORKERS")
                 .filter(|v| !v.is_empty())

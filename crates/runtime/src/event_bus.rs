@@ -16,11 +16,11 @@ const LOCAL_CAPACITY: usize = 4096;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {
-    #[error("event bus redis error")]
+    #[error("event bus redis error: {0}")]
     Redis(#[from] redis::RedisError),
-    #[error("event bus redis pool error")]
+    #[error("event bus redis pool error: {0}")]
     Pool(#[from] deadpool_redis::PoolError),
-    #[error("event could not be encoded")]
+    #[error("event could not be encoded: {0}")]
     Json(#[from] serde_json::Error),
 }
 

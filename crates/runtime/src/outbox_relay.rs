@@ -17,9 +17,9 @@ const BATCH: u64 = 200;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RelayError {
-    #[error("outbox database error")]
+    #[error("outbox database error: {0}")]
     Db(#[from] DbErr),
-    #[error("outbox publish failed")]
+    #[error("outbox publish failed: {0}")]
     Bus(#[from] BusError),
 }
 

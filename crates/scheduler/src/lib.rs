@@ -24,9 +24,9 @@ pub struct Scheduler {
 
 #[derive(Debug, thiserror::Error)]
 enum FireError {
-    #[error("database error")]
+    #[error("database error: {0}")]
     Db(#[from] sea_orm::DbErr),
-    #[error("enqueue failed")]
+    #[error("enqueue failed: {0}")]
     Queue(#[from] otto_runtime::jobs::QueueError),
 }
 

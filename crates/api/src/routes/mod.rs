@@ -1,1 +1,4 @@
+pub mod companies;
+pub mod leads;
+pub mod me;
 pub mod ops;

@@ -103,13 +103,13 @@ pub struct DeadJob {
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
-    #[error("job queue database error")]
+    #[error("job queue database error: {0}")]
     Db(#[from] sea_orm::DbErr),
-    #[error("job queue redis error")]
+    #[error("job queue redis error: {0}")]
     Redis(#[from] redis::RedisError),
-    #[error("job queue redis pool error")]
+    #[error("job queue redis pool error: {0}")]
     Pool(#[from] deadpool_redis::PoolError),
-    #[error("stored job is not valid JSON")]
+    #[error("stored job is not valid JSON: {0}")]
     Json(#[from] serde_json::Error),
 }
 

@@ -1,0 +1,92 @@
+//! Just-in-time provisioning (first authenticated contact creates the company and user rows,
+//! so Clerk webhooks and first logins may arrive in either order) and the audit trail of
+//! refused requests.
+
+use actix_web::HttpRequest;
+use chrono::Utc;
+use otto_db::entities::{audit_log, company, user};
+use otto_domain::Role;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ActiveValue::Set, EntityTrait};
+
+use super::AuthUser;
+use crate::error::ApiError;
+use crate::request_context::RequestContext;
+use crate::state::ApiState;
+
+/// Members already provisioned by this process; bounded so it cannot grow without limit.
+const KNOWN_MEMBERS_CAPACITY: usize = 100_000;
+
+pub async fn ensure_known(state: &ApiState, member: &AuthUser) -> Result<(), ApiError> {
+    let key = (member.tenant_id.to_string(), member.user_id.to_string(), member.role);
+    if state.known_members.lock().is_ok_and(|known| known.contains(&key)) {
+        return Ok(());
+    }
+    let now = Utc::now();
+    let new_company = company::ActiveModel {
+        id: Set(member.tenant_id.to_string()),
+        name: Set(member.tenant_id.to_string()),
+        time_zone: Set("UTC".to_owned()),
+        callrail_company_id: Set(None),
+        lockdown_mode: Set(false),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    company::Entity::insert(new_company)
+        .on_conflict(OnConflict::column(company::Column::Id).do_nothing().to_owned())
+        .exec_without_returning(&state.ctx.db)
+        .await?;
+    let new_user = user::ActiveModel {
+        id: Set(member.user_id.to_string()),
+        company_id: Set(member.tenant_id.to_string()),
+        role: Set(member.role.as_str().to_owned()),
+        email: Set(None),
+        name: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    // The token is the source of truth for the user's current organization and role.
+    user::Entity::insert(new_user)
+        .on_conflict(
+            OnConflict::column(user::Column::Id)
+                .update_columns([user::Column::CompanyId, user::Column::Role, user::Column::UpdatedAt])
+                .to_owned(),
+        )
+        .exec_without_returning(&state.ctx.db)
+        .await?;
+    if let Ok(mut known) = state.known_members.lock() {
+        if known.len() >= KNOWN_MEMBERS_CAPACITY {
+            known.clear();
+        }
+        known.insert(key);
+    }
+    Ok(())
+}
+
+/// An audit row and a log line for a refused request (SPEC section 12).
+pub async fn record_refusal(state: &ApiState, req: &HttpRequest, member: &AuthUser, required: &[Role]) {
+    let route = req.match_pattern().unwrap_or_else(|| req.path().to_owned());
+    let trace_id = RequestContext::current().map(|c| c.trace_id.to_string());
+    let required: Vec<&str> = required.iter().map(|r| r.as_str()).collect();
+    tracing::warn!(
+        tenant_id = %member.tenant_id,
+        user_id = %member.user_id,
+        route = %route,
+        required_roles = %required.join(","),
+        user_role = %member.role,
+        "access denied: role not allowed"
+    );
+    let row = audit_log::ActiveModel {
+        company_id: Set(Some(member.tenant_id.to_string())),
+        user_id: Set(Some(member.user_id.to_string())),
+        action: Set("access_denied".to_owned()),
+        route: Set(Some(route)),
+        trace_id: Set(trace_id),
+        detail: Set(Some(serde_json::json!({ "required_roles": required, "user_role": member.role }))),
+        created_at: Set(Utc::now()),
+        ..Default::default()
+    };
+    if let Err(err) = audit_log::Entity::insert(row).exec_without_returning(&state.ctx.db).await {
+        tracing::error!(error = %err, "could not write the access-denied audit row");
+    }
+}

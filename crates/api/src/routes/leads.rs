@@ -1,0 +1,315 @@
+//! Leads (SPEC sections 9 and 12): cursor-paginated list with filters, create, read, optimistic
+//! `PATCH` (`If-Match` with the `ETag` version: 412 when stale, 428 when missing), delete.
+//! Leadership and csr work every lead of the company; a rep sees the leads assigned to them.
+
+use actix_web::http::header::{ETAG, IF_MATCH, LOCATION};
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{DateTime, SecondsFormat, Utc};
+use otto_db::TenantScope;
+use otto_db::entities::lead;
+use otto_domain::{EventEnvelope, PhoneE164, Role, TraceId};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, ExprTrait, QueryFilter, QueryOrder, QuerySelect,
+    Select, TransactionTrait,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::auth::{AnyRole, AuthUser, Authorized, Staff};
+use crate::error::ApiError;
+use crate::pagination::{Page, PageQuery};
+use crate::request_context::RequestContext;
+use crate::state::ApiState;
+
+const STATUSES: [&str; 6] = ["new", "contacted", "qualified", "booked", "won", "lost"];
+
+#[derive(Serialize, ToSchema)]
+pub struct Lead {
+    id: Uuid,
+    name: Option<String>,
+    phone: Option<String>,
+    email: Option<String>,
+    source: Option<String>,
+    status: String,
+    assigned_user_id: Option<String>,
+    version: i32,
+    created_at: String,
+    updated_at: String,
+}
+
+impl From<lead::Model> for Lead {
+    fn from(row: lead::Model) -> Self {
+        let ts = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Millis, true);
+        Self {
+            id: row.id,
+            name: row.name,
+            phone: row.phone,
+            email: row.email,
+            source: row.source,
+            status: row.status,
+            assigned_user_id: row.assigned_user_id,
+            version: row.version,
+            created_at: ts(row.created_at),
+            updated_at: ts(row.updated_at),
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewLead {
+    name: Option<String>,
+    phone: Option<String>,
+    email: Option<String>,
+    source: Option<String>,
+    status: Option<String>,
+    assigned_user_id: Option<String>,
+}
+
+/// Fields to change; absent fields stay as they are.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LeadPatch {
+    name: Option<String>,
+    phone: Option<String>,
+    email: Option<String>,
+    source: Option<String>,
+    status: Option<String>,
+    assigned_user_id: Option<String>,
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct LeadFilters {
+    status: Option<String>,
+    source: Option<String>,
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/v1/leads").get(list_leads).post(create_lead)).service(
+        web::resource("/v1/leads/{id}").get(get_lead).patch(patch_lead).delete(delete_lead),
+    );
+}
+
+/// The leads `caller` may see: all of the tenant's, or only their own for a rep.
+fn visible(scope: &TenantScope<'_, impl ConnectionTrait>, caller: &AuthUser) -> Select<lead::Entity> {
+    let query = scope.select::<lead::Entity>();
+    match caller.role {
+        Role::Rep => query.filter(lead::Column::AssignedUserId.eq(caller.user_id.as_str())),
+        Role::Leadership | Role::Csr => query,
+    }
+}
+
+#[utoipa::path(get, path = "/v1/leads", tag = "leads", security(("bearer" = [])), params(PageQuery, LeadFilters),
+    responses((status = 200, description = "`{items: [Lead], next_cursor}`"), (status = 422, body = crate::problem::Problem)))]
+pub async fn list_leads(
+    state: web::Data<ApiState>,
+    caller: Authorized<AnyRole>,
+    page: web::Query<PageQuery>,
+    filters: web::Query<LeadFilters>,
+) -> Result<web::Json<Page<Lead>>, ApiError> {
+    let limit = page.limit()?;
+    let scope = TenantScope::new(&state.ctx.db, caller.tenant_id.clone());
+    let mut query = visible(&scope, &caller).order_by_desc(lead::Column::Id).limit(limit + 1);
+    if let Some(cursor) = page.cursor_uuid()? {
+        query = query.filter(lead::Column::Id.lt(cursor));
+    }
+    if let Some(status) = &filters.status {
+        query = query.filter(lead::Column::Status.eq(status.as_str()));
+    }
+    if let Some(source) = &filters.source {
+        query = query.filter(lead::Column::Source.eq(source.as_str()));
+    }
+    let rows = query.all(&state.ctx.db).await?;
+    Ok(web::Json(Page::from_rows(rows, limit, |row| row.id.to_string(), Lead::from)))
+}
+
+#[utoipa::path(post, path = "/v1/leads", tag = "leads", security(("bearer" = [])), request_body = NewLead,
+    responses((status = 201, body = Lead), (status = 409, body = crate::problem::Problem), (status = 422, body = crate::problem::Problem)))]
+pub async fn create_lead(
+    state: web::Data<ApiState>,
+    caller: Authorized<Staff>,
+    body: web::Json<NewLead>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let now = Utc::now();
+    let row = lead::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        name: Set(clean_text("name", body.name)?),
+        phone: Set(body.phone.map(|p| PhoneE164::try_from(p.as_str()).map(String::from)).transpose()?),
+        email: Set(body.email.map(email).transpose()?),
+        source: Set(clean_text("source", body.source)?),
+        status: Set(body.status.map(status).transpose()?.unwrap_or_else(|| "new".to_owned())),
+        assigned_user_id: Set(clean_text("assigned_user_id", body.assigned_user_id)?),
+        version: Set(1),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    };
+    let txn = state.ctx.db.begin().await?;
+    let created = TenantScope::new(&txn, caller.tenant_id.clone()).insert(row).await?;
+    record_change(&txn, &caller, &created, "created").await?;
+    txn.commit().await?;
+    state.ctx.outbox.notify();
+    Ok(HttpResponse::Created()
+        .insert_header((ETAG, etag(created.version)))
+        .insert_header((LOCATION, format!("/v1/leads/{}", created.id)))
+        .json(Lead::from(created)))
+}
+
+#[utoipa::path(get, path = "/v1/leads/{id}", tag = "leads", security(("bearer" = [])),
+    responses((status = 200, body = Lead), (status = 404, body = crate::problem::Problem)))]
+pub async fn get_lead(
+    state: web::Data<ApiState>,
+    caller: Authorized<AnyRole>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = TenantScope::new(&state.ctx.db, caller.tenant_id.clone());
+    let row = visible(&scope, &caller)
+        .filter(lead::Column::Id.eq(*id))
+        .one(&state.ctx.db)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(HttpResponse::Ok().insert_header((ETAG, etag(row.version))).json(Lead::from(row)))
+}
+
+#[utoipa::path(patch, path = "/v1/leads/{id}", tag = "leads", security(("bearer" = [])), request_body = LeadPatch,
+    params(("If-Match" = String, Header, description = "The lead's ETag, e.g. \"3\"")),
+    responses((status = 200, body = Lead), (status = 404, body = crate::problem::Problem),
+        (status = 412, body = crate::problem::Problem), (status = 428, body = crate::problem::Problem)))]
+pub async fn patch_lead(
+    state: web::Data<ApiState>,
+    caller: Authorized<AnyRole>,
+    req: HttpRequest,
+    id: web::Path<Uuid>,
+    body: web::Json<LeadPatch>,
+) -> Result<HttpResponse, ApiError> {
+    let expected = if_match_version(&req)?;
+    let body = body.into_inner();
+    if body.assigned_user_id.is_some() && caller.role == Role::Rep {
+        return Err(ApiError::Forbidden("Access denied. Required roles: leadership, csr. User role: rep".to_owned()));
+    }
+    let changes = validated_changes(body)?;
+    let txn = state.ctx.db.begin().await?;
+    let scope = TenantScope::new(&txn, caller.tenant_id.clone());
+    // The version check and the write are one statement: of two PATCHes carrying the same
+    // If-Match, exactly one matches.
+    let mut update = scope
+        .update_many::<lead::Entity>()
+        .filter(lead::Column::Id.eq(*id))
+        .filter(lead::Column::Version.eq(expected))
+        .col_expr(lead::Column::Version, Expr::col(lead::Column::Version).add(1))
+        .col_expr(lead::Column::UpdatedAt, Expr::value(Utc::now()));
+    if caller.role == Role::Rep {
+        update = update.filter(lead::Column::AssignedUserId.eq(caller.user_id.as_str()));
+    }
+    for (column, value) in changes {
+        update = update.col_expr(column, value);
+    }
+    let changed = update.exec(&txn).await?.rows_affected;
+    let current = visible(&scope, &caller).filter(lead::Column::Id.eq(*id)).one(&txn).await?;
+    let Some(current) = current else {
+        return Err(ApiError::NotFound);
+    };
+    if changed == 0 {
+        return Err(ApiError::PreconditionFailed);
+    }
+    record_change(&txn, &caller, &current, "updated").await?;
+    txn.commit().await?;
+    state.ctx.outbox.notify();
+    Ok(HttpResponse::Ok().insert_header((ETAG, etag(current.version))).json(Lead::from(current)))
+}
+
+#[utoipa::path(delete, path = "/v1/leads/{id}", tag = "leads", security(("bearer" = [])),
+    responses((status = 204), (status = 404, body = crate::problem::Problem)))]
+pub async fn delete_lead(
+    state: web::Data<ApiState>,
+    caller: Authorized<Staff>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let deleted = TenantScope::new(&state.ctx.db, caller.tenant_id.clone())
+        .delete_many::<lead::Entity>()
+        .filter(lead::Column::Id.eq(*id))
+        .exec(&state.ctx.db)
+        .await?;
+    if deleted.rows_affected == 0 {
+        return Err(ApiError::NotFound);
+    }
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The column writes a PATCH body asks for, each value validated.
+fn validated_changes(body: LeadPatch) -> Result<Vec<(lead::Column, Expr)>, ApiError> {
+    let mut changes = Vec::new();
+    if let Some(name) = clean_text("name", body.name)? {
+        changes.push((lead::Column::Name, Expr::value(name)));
+    }
+    if let Some(phone) = body.phone {
+        changes.push((lead::Column::Phone, Expr::value(String::from(PhoneE164::try_from(phone.as_str())?))));
+    }
+    if let Some(address) = body.email {
+        changes.push((lead::Column::Email, Expr::value(email(address)?)));
+    }
+    if let Some(source) = clean_text("source", body.source)? {
+        changes.push((lead::Column::Source, Expr::value(source)));
+    }
+    if let Some(new_status) = body.status {
+        changes.push((lead::Column::Status, Expr::value(status(new_status)?)));
+    }
+    if let Some(assignee) = clean_text("assigned_user_id", body.assigned_user_id)? {
+        changes.push((lead::Column::AssignedUserId, Expr::value(assignee)));
+    }
+    Ok(changes)
+}
+
+async fn record_change(conn: &impl ConnectionTrait, caller: &AuthUser, row: &lead::Model, change: &str) -> Result<(), ApiError> {
+    let trace = RequestContext::current().map(|c| c.trace_id).unwrap_or_else(TraceId::generate);
+    let envelope = EventEnvelope::new(
+        "lead.updated",
+        caller.tenant_id.clone(),
+        trace,
+        serde_json::json!({ "lead_id": row.id, "change": change, "status": row.status, "version": row.version }),
+    )
+    .with_user(caller.user_id.clone())
+    .with_lead(row.id);
+    otto_db::outbox::record(conn, &envelope).await?;
+    Ok(())
+}
+
+fn etag(version: i32) -> String {
+    format!("\"{version}\"")
+}
+
+/// The version an `If-Match: "N"` (or `W/"N"`) names. Missing: 428; not a version: 412.
+fn if_match_version(req: &HttpRequest) -> Result<i32, ApiError> {
+    let raw = req.headers().get(IF_MATCH).ok_or(ApiError::PreconditionRequired)?;
+    let raw = raw.to_str().map_err(|_| ApiError::PreconditionFailed)?.trim();
+    let raw = raw.strip_prefix("W/").unwrap_or(raw);
+    raw.trim_matches('"').parse().map_err(|_| ApiError::PreconditionFailed)
+}
+
+fn clean_text(field: &'static str, value: Option<String>) -> Result<Option<String>, ApiError> {
+    match value.map(|v| v.trim().to_owned()) {
+        Some(v) if v.len() > 200 => Err(ApiError::validation(field, "must be at most 200 characters")),
+        Some(v) if v.is_empty() => Ok(None),
+        other => Ok(other),
+    }
+}
+
+fn email(value: String) -> Result<String, ApiError> {
+    let value = value.trim().to_ascii_lowercase();
+    let valid = value.len() <= 254
+        && value.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.') && !domain.contains('@')
+        });
+    if valid { Ok(value) } else { Err(ApiError::validation("email", "must be an e-mail address")) }
+}
+
+fn status(value: String) -> Result<String, ApiError> {
+    if STATUSES.contains(&value.as_str()) {
+        Ok(value)
+    } else {
+        Err(ApiError::validation("status", format!("must be one of {}", STATUSES.join(", "))))
+    }
+}
