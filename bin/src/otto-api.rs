@@ -2,6 +2,8 @@
 
 use clap::{Parser, Subcommand};
 use otto_api::Application;
+use otto_api::auth::dev_token;
+use otto_domain::{Role, TenantId, UserId};
 use otto_runtime::context::StartError;
 use otto_runtime::telemetry::Service;
 use otto_runtime::{AppContext, startup};
@@ -23,13 +25,29 @@ enum Command {
     Serve,
     /// Apply pending database migrations, then exit.
     Migrate,
+    /// Print a development session token (refused in staging and production).
+    Token {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        user: String,
+        /// leadership, csr or rep (Clerk names such as org:admin are accepted).
+        #[arg(long)]
+        role: String,
+        #[arg(long, default_value_t = 12)]
+        ttl_hours: u64,
+    },
 }
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let mut config = startup::config_or_exit();
-    let result = match cli.command.unwrap_or(Command::Serve) {
+    let command = cli.command.unwrap_or(Command::Serve);
+    if let Command::Token { tenant, user, role, ttl_hours } = &command {
+        return print_token(&config, tenant, user, role, *ttl_hours);
+    }
+    let result = match command {
         Command::Serve => {
             let shutdown = startup::init(Service::Api, &config);
             serve(config, shutdown).await
@@ -41,6 +59,7 @@ async fn main() -> std::process::ExitCode {
                 tracing::info!("migrations applied");
             })
         }
+        Command::Token { .. } => Ok(()),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -68,4 +87,22 @@ async fn serve(
     app.run_until_stopped().await?;
     tracing::info!("otto-api stopped");
     Ok(())
+}
+
+fn print_token(config: &otto_runtime::Config, tenant: &str, user: &str, role: &str, ttl_hours: u64) -> std::process::ExitCode {
+    let parsed = (TenantId::try_from(tenant), UserId::try_from(user), role.parse::<Role>());
+    let (Ok(tenant), Ok(user), Ok(role)) = parsed else {
+        eprintln!("otto-api token: --tenant and --user must be ids (letters, digits, _ - . :) and --role leadership, csr or rep");
+        return std::process::ExitCode::from(2);
+    };
+    match dev_token::mint(config, &tenant, &user, role, std::time::Duration::from_secs(ttl_hours * 3600)) {
+        Ok(token) => {
+            println!("{token}");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("otto-api token: {err}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

@@ -62,6 +62,7 @@ impl Application {
     pub fn build_with_context(ctx: AppContext) -> Result<Self, StartError> {
         let listener = TcpListener::bind(ctx.config.bind_address())?;
         let port = listener.local_addr()?.port();
+        otto_runtime::startup::install_crypto_provider();
         let origins = OriginPatterns::new(&ctx.config.allowed_origins);
         let verifier = Arc::new(
             TokenVerifier::new(&ctx.config.auth, origins.clone())

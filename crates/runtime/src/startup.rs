@@ -19,6 +19,7 @@ pub fn config_or_exit() -> Config {
 
 /// Starts JSON logging for `service` and returns a token cancelled on SIGTERM/SIGINT.
 pub fn init(service: Service, config: &Config) -> CancellationToken {
+    install_crypto_provider();
     telemetry::init(service, &config.log_level, config.redact_pii);
     if config.otel_endpoint.is_some() {
         tracing::warn!(
@@ -28,4 +29,11 @@ pub fn init(service: Service, config: &Config) -> CancellationToken {
     let token = CancellationToken::new();
     tokio::spawn(crate::shutdown::cancel_on_signal(token.clone()));
     token
+}
+
+/// Two rustls crypto providers are compiled in (ring through sqlx, aws-lc-rs through reqwest and
+/// jsonwebtoken); rustls then refuses to pick one by itself, so the process picks aws-lc-rs.
+pub fn install_crypto_provider() {
+    // An error only means a provider is already installed.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 }

@@ -2,6 +2,7 @@
 //! can only run for a verified user of a tenant whose role is leadership or csr. The roles of a
 //! route are visible in its signature.
 
+pub mod dev_token;
 pub mod jwt;
 mod provisioning;
 pub mod roles;
