@@ -44,7 +44,13 @@ async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let mut config = startup::config_or_exit();
     let command = cli.command.unwrap_or(Command::Serve);
-    if let Command::Token { tenant, user, role, ttl_hours } = &command {
+    if let Command::Token {
+        tenant,
+        user,
+        role,
+        ttl_hours,
+    } = &command
+    {
         return print_token(&config, tenant, user, role, *ttl_hours);
     }
     let result = match command {
@@ -89,13 +95,31 @@ async fn serve(
     Ok(())
 }
 
-fn print_token(config: &otto_runtime::Config, tenant: &str, user: &str, role: &str, ttl_hours: u64) -> std::process::ExitCode {
-    let parsed = (TenantId::try_from(tenant), UserId::try_from(user), role.parse::<Role>());
+fn print_token(
+    config: &otto_runtime::Config,
+    tenant: &str,
+    user: &str,
+    role: &str,
+    ttl_hours: u64,
+) -> std::process::ExitCode {
+    let parsed = (
+        TenantId::try_from(tenant),
+        UserId::try_from(user),
+        role.parse::<Role>(),
+    );
     let (Ok(tenant), Ok(user), Ok(role)) = parsed else {
-        eprintln!("otto-api token: --tenant and --user must be ids (letters, digits, _ - . :) and --role leadership, csr or rep");
+        eprintln!(
+            "otto-api token: --tenant and --user must be ids (letters, digits, _ - . :) and --role leadership, csr or rep"
+        );
         return std::process::ExitCode::from(2);
     };
-    match dev_token::mint(config, &tenant, &user, role, std::time::Duration::from_secs(ttl_hours * 3600)) {
+    match dev_token::mint(
+        config,
+        &tenant,
+        &user,
+        role,
+        std::time::Duration::from_secs(ttl_hours * 3600),
+    ) {
         Ok(token) => {
             println!("{token}");
             std::process::ExitCode::SUCCESS

@@ -11,7 +11,10 @@ const SCHEDULER: &str = env!("CARGO_BIN_EXE_otto-scheduler");
 /// A command with a clean environment, run from an empty directory (no stray `.env`).
 fn clean(binary: &str, dir: &std::path::Path) -> Command {
     let mut command = Command::new(binary);
-    command.env_clear().current_dir(dir).env("LOG_LEVEL", "warn");
+    command
+        .env_clear()
+        .current_dir(dir)
+        .env("LOG_LEVEL", "warn");
     command
 }
 
@@ -36,11 +39,16 @@ fn every_binary_has_help() -> TestResult {
 fn production_without_database_url_stops_with_one_clear_line() -> TestResult {
     let dir = scratch_dir()?;
     for binary in [API, WORKER, SCHEDULER] {
-        let output = clean(binary, &dir).env("ENVIRONMENT", "production").output()?;
+        let output = clean(binary, &dir)
+            .env("ENVIRONMENT", "production")
+            .output()?;
         assert!(!output.status.success());
         let stderr = String::from_utf8(output.stderr)?;
         assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
-        assert!(stderr.contains("DATABASE_URL is required when ENVIRONMENT=production"), "{stderr}");
+        assert!(
+            stderr.contains("DATABASE_URL is required when ENVIRONMENT=production"),
+            "{stderr}"
+        );
     }
     Ok(())
 }
@@ -50,7 +58,10 @@ fn production_with_a_placeholder_secret_refuses_to_start() -> TestResult {
     let dir = scratch_dir()?;
     let output = clean(API, &dir)
         .env("ENVIRONMENT", "production")
-        .env("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+        .env(
+            "DATABASE_URL",
+            "postgres://postgres@127.0.0.1:5432/postgres",
+        )
         .env("REDIS_URL", "redis://127.0.0.1:6379")
         .env("TWILIO_AUTH_TOKEN", "your_twilio_auth_token")
         .output()?;
@@ -68,7 +79,10 @@ async fn otto_api_migrates_serves_and_stops_gracefully_on_sigterm() -> TestResul
     let dir = scratch_dir()?;
     let db = TestDatabase::sqlite();
     for _ in 0..2 {
-        let status = clean(API, &dir).env("DATABASE_URL", db.url()).arg("migrate").status()?;
+        let status = clean(API, &dir)
+            .env("DATABASE_URL", db.url())
+            .arg("migrate")
+            .status()?;
         assert!(status.success(), "otto-api migrate must be repeatable");
     }
     let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
@@ -80,13 +94,22 @@ async fn otto_api_migrates_serves_and_stops_gracefully_on_sigterm() -> TestResul
     let client = reqwest::Client::new();
     let health = format!("http://127.0.0.1:{port}/health");
     let up = eventually(Duration::from_secs(20), || async {
-        client.get(&health).send().await.is_ok_and(|r| r.status() == 200)
+        client
+            .get(&health)
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
     })
     .await;
     assert!(up, "otto-api did not come up");
 
     let pid = child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status()?.success());
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()?
+            .success()
+    );
     let stopped = eventually(Duration::from_secs(15), || {
         let exited = child.try_wait().ok().flatten();
         async move { exited.is_some() }

@@ -3,6 +3,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use otto_api::Application;
+use otto_api::auth::dev_token;
+use otto_domain::{Role, TenantId, UserId};
 use otto_runtime::{AppContext, Config};
 use sea_orm::{ConnectionTrait, Database};
 use tokio_util::sync::CancellationToken;
@@ -35,7 +37,9 @@ impl TestDatabase {
     pub async fn postgres() -> Result<Self, sea_orm::DbErr> {
         let name = format!("otto_test_{}", Uuid::new_v4().simple());
         let admin = Database::connect(postgres_admin_url()).await?;
-        admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await?;
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await?;
         admin.close().await?;
         Ok(Self::Postgres { name })
     }
@@ -45,7 +49,9 @@ impl TestDatabase {
             Self::Sqlite { path } => format!("sqlite://{}?mode=rwc", path.display()),
             Self::Postgres { name } => {
                 let admin = postgres_admin_url();
-                let base = admin.rsplit_once('/').map_or(admin.as_str(), |(base, _)| base);
+                let base = admin
+                    .rsplit_once('/')
+                    .map_or(admin.as_str(), |(base, _)| base);
                 format!("{base}/{name}")
             }
         }
@@ -64,13 +70,18 @@ impl Drop for TestDatabase {
                 let name = name.clone();
                 // Drop runs outside any runtime guarantee; use a private one on its own thread.
                 let _ = std::thread::spawn(move || {
-                    let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+                    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    else {
                         return;
                     };
                     runtime.block_on(async {
                         if let Ok(admin) = Database::connect(postgres_admin_url()).await {
                             let _ = admin
-                                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                                .execute_unprepared(&format!(
+                                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                                ))
                                 .await;
                             let _ = admin.close().await;
                         }
@@ -116,7 +127,10 @@ pub struct TestApp {
 }
 
 impl TestApp {
-    pub async fn spawn(db: TestDatabase, extra: &[(&str, &str)]) -> Result<Self, Box<dyn std::error::Error>> {
+    pub async fn spawn(
+        db: TestDatabase,
+        extra: &[(&str, &str)],
+    ) -> Result<Self, Box<dyn std::error::Error>> {
         let ctx = AppContext::build(config(&db, extra), CancellationToken::new()).await?;
         let mut app = Self::start(ctx)?;
         app._db = Some(db);
@@ -125,17 +139,56 @@ impl TestApp {
 
     /// Starts the application on an already built context (tests that subscribe first).
     pub fn start(ctx: AppContext) -> Result<Self, Box<dyn std::error::Error>> {
-        let app = Application::build_with_context(ctx)?;
+        Self::start_with_routes(ctx, |_| {})
+    }
+
+    /// Starts the application with extra routes mounted (tests of guards).
+    pub fn start_with_routes(
+        ctx: AppContext,
+        extra: impl Fn(&mut actix_web::web::ServiceConfig) + Clone + Send + 'static,
+    ) -> Result<Self, Box<dyn std::error::Error>> {
+        let app = Application::build_with_routes(ctx, extra)?;
         let address = format!("http://127.0.0.1:{}", app.port());
         let ctx = app.context().clone();
         let server = tokio::spawn(app.run_until_stopped());
         Ok(Self {
             address,
             ctx,
-            client: reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()?,
             server: Some(server),
             _db: None,
         })
+    }
+
+    /// A development token for `user` as `role` in `tenant` (trusted outside production).
+    pub fn token(&self, tenant: &str, user: &str, role: Role) -> String {
+        let (Ok(tenant), Ok(user)) = (TenantId::try_from(tenant), UserId::try_from(user)) else {
+            panic!("bad test ids {tenant} {user}");
+        };
+        match dev_token::mint(
+            &self.ctx.config,
+            &tenant,
+            &user,
+            role,
+            Duration::from_secs(600),
+        ) {
+            Ok(token) => token,
+            Err(err) => panic!("cannot mint a test token: {err}"),
+        }
+    }
+
+    /// A request carrying `token` as its bearer.
+    pub fn authed(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+    ) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(token)
     }
 
     pub fn url(&self, path: &str) -> String {

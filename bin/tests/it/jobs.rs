@@ -13,18 +13,35 @@ use tokio_util::sync::CancellationToken;
 
 use crate::helpers::{TestDatabase, TestResult, config, eventually, redis_prefix, redis_url};
 
-on_both_databases!(database_queue_honours_the_queue_contract, a_slot_fires_once_with_two_schedulers);
+on_both_databases!(
+    database_queue_honours_the_queue_contract,
+    a_slot_fires_once_with_two_schedulers
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded_queue_survives_a_restart() -> TestResult {
     let db = TestDatabase::sqlite();
     let ctx = AppContext::build(config(&db, &[]), CancellationToken::new()).await?;
-    let id = ctx.queue.push(NewJob::now(Queue::Asr, "asr.transcribe", json!({"call_id": "c1"}))).await?;
+    let id = ctx
+        .queue
+        .push(NewJob::now(
+            Queue::Asr,
+            "asr.transcribe",
+            json!({"call_id": "c1"}),
+        ))
+        .await?;
     ctx.db.clone().close().await?;
 
     let ctx = AppContext::build(config(&db, &[]), CancellationToken::new()).await?;
-    let job = ctx.queue.reserve(&[Queue::Asr], Duration::from_secs(30)).await?.ok_or("job lost in restart")?;
-    assert_eq!((job.id.as_str(), job.name.as_str()), (id.as_str(), "asr.transcribe"));
+    let job = ctx
+        .queue
+        .reserve(&[Queue::Asr], Duration::from_secs(30))
+        .await?
+        .ok_or("job lost in restart")?;
+    assert_eq!(
+        (job.id.as_str(), job.name.as_str()),
+        (id.as_str(), "asr.transcribe")
+    );
     assert_eq!(job.payload, json!({"call_id": "c1"}));
     ctx.db.clone().close().await?;
     Ok(())
@@ -44,7 +61,10 @@ async fn redis_queue_honours_the_queue_contract_and_leaves_no_keys() -> TestResu
     queue_contract(&RedisJobQueue::new(pool.clone(), prefix.clone())).await?;
     let mut conn = pool.get().await?;
     let left: Vec<String> = conn.keys(format!("{prefix}*")).await?;
-    assert!(left.is_empty(), "finished jobs must leave nothing behind: {left:?}");
+    assert!(
+        left.is_empty(),
+        "finished jobs must leave nothing behind: {left:?}"
+    );
     Ok(())
 }
 
@@ -53,32 +73,69 @@ async fn queue_contract(queue: &dyn JobQueue) -> TestResult {
     let short = Duration::from_millis(300);
     assert!(queue.reserve(&[Queue::Default], short).await?.is_none());
 
-    queue.push(NewJob::now(Queue::Default, "contract.job", json!({"k": 1}))).await?;
-    let first = queue.reserve(&[Queue::Default], short).await?.ok_or("no job")?;
-    assert_eq!((first.attempts, first.payload.clone()), (1, json!({"k": 1})));
-    assert!(queue.reserve(&[Queue::Default], short).await?.is_none(), "a leased job is invisible");
+    queue
+        .push(NewJob::now(Queue::Default, "contract.job", json!({"k": 1})))
+        .await?;
+    let first = queue
+        .reserve(&[Queue::Default], short)
+        .await?
+        .ok_or("no job")?;
+    assert_eq!(
+        (first.attempts, first.payload.clone()),
+        (1, json!({"k": 1}))
+    );
+    assert!(
+        queue.reserve(&[Queue::Default], short).await?.is_none(),
+        "a leased job is invisible"
+    );
 
     // The worker holding it dies: after the lease expires another worker gets it.
     tokio::time::sleep(Duration::from_millis(450)).await;
-    let second = queue.reserve(&[Queue::Default], short).await?.ok_or("expired lease not handed over")?;
-    assert_eq!((second.id.as_str(), second.attempts), (first.id.as_str(), 2));
+    let second = queue
+        .reserve(&[Queue::Default], short)
+        .await?
+        .ok_or("expired lease not handed over")?;
+    assert_eq!(
+        (second.id.as_str(), second.attempts),
+        (first.id.as_str(), 2)
+    );
 
-    queue.fail(&second, "boom", Some(chrono::Utc::now())).await?;
-    let third = queue.reserve(&[Queue::Default], short).await?.ok_or("retry not due")?;
+    queue
+        .fail(&second, "boom", Some(chrono::Utc::now()))
+        .await?;
+    let third = queue
+        .reserve(&[Queue::Default], short)
+        .await?
+        .ok_or("retry not due")?;
     assert_eq!(third.attempts, 3);
     queue.fail(&third, "boom again", None).await?;
-    assert!(queue.reserve(&[Queue::Default], short).await?.is_none(), "dead jobs are not run");
+    assert!(
+        queue.reserve(&[Queue::Default], short).await?.is_none(),
+        "dead jobs are not run"
+    );
 
     let dead = queue.dead(10).await?;
     assert_eq!(dead.len(), 1);
-    assert_eq!((dead[0].name.as_str(), dead[0].last_error.as_deref()), ("contract.job", Some("boom again")));
+    assert_eq!(
+        (dead[0].name.as_str(), dead[0].last_error.as_deref()),
+        ("contract.job", Some("boom again"))
+    );
     assert!(queue.retry_dead(&dead[0].id).await?);
-    assert!(!queue.retry_dead(&dead[0].id).await?, "only dead jobs can be retried");
+    assert!(
+        !queue.retry_dead(&dead[0].id).await?,
+        "only dead jobs can be retried"
+    );
 
-    let revived = queue.reserve(&[Queue::Default], short).await?.ok_or("retried job missing")?;
+    let revived = queue
+        .reserve(&[Queue::Default], short)
+        .await?
+        .ok_or("retried job missing")?;
     assert_eq!(revived.attempts, 1, "a retried job gets a fresh budget");
     queue.release(&revived).await?;
-    let again = queue.reserve(&[Queue::Default], short).await?.ok_or("released job missing")?;
+    let again = queue
+        .reserve(&[Queue::Default], short)
+        .await?
+        .ok_or("released job missing")?;
     assert_eq!(again.attempts, 1, "a released job does not lose an attempt");
     queue.complete(&again).await?;
     assert!(queue.reserve(&[Queue::Default], short).await?.is_none());
@@ -97,14 +154,19 @@ struct Flaky {
 impl JobHandler for Flaky {
     async fn run(&self, _payload: &Value, _ctx: &AppContext) -> Result<(), JobError> {
         let count = {
-            let mut calls = self.calls.lock().map_err(|_| JobError::Permanent(anyhow::anyhow!("poisoned")))?;
+            let mut calls = self
+                .calls
+                .lock()
+                .map_err(|_| JobError::Permanent(anyhow::anyhow!("poisoned")))?;
             calls.push(Instant::now());
             calls.len()
         };
         if count >= self.succeed_on {
             Ok(())
         } else {
-            Err(JobError::Retryable(anyhow::anyhow!("transient failure {count}")))
+            Err(JobError::Retryable(anyhow::anyhow!(
+                "transient failure {count}"
+            )))
         }
     }
 }
@@ -117,8 +179,20 @@ async fn worker_retries_with_growing_delays_then_dead_letters() -> TestResult {
     let never = Arc::new(Mutex::new(Vec::new()));
     let mut registry = Registry::default();
     registry
-        .register("test.recovers", Flaky { calls: recovers.clone(), succeed_on: 3 })
-        .register("test.never", Flaky { calls: never.clone(), succeed_on: usize::MAX });
+        .register(
+            "test.recovers",
+            Flaky {
+                calls: recovers.clone(),
+                succeed_on: 3,
+            },
+        )
+        .register(
+            "test.never",
+            Flaky {
+                calls: never.clone(),
+                succeed_on: usize::MAX,
+            },
+        );
     let settings = WorkerSettings {
         queues: vec![Queue::Default],
         concurrency: 2,
@@ -128,7 +202,9 @@ async fn worker_retries_with_growing_delays_then_dead_letters() -> TestResult {
     };
     let worker = tokio::spawn(Worker::new(ctx.clone(), registry, settings).run());
 
-    ctx.queue.push(NewJob::now(Queue::Default, "test.recovers", json!({}))).await?;
+    ctx.queue
+        .push(NewJob::now(Queue::Default, "test.recovers", json!({})))
+        .await?;
     let mut doomed = NewJob::now(Queue::Default, "test.never", json!({}));
     doomed.max_attempts = 2;
     ctx.queue.push(doomed).await?;
@@ -142,14 +218,27 @@ async fn worker_retries_with_growing_delays_then_dead_letters() -> TestResult {
     assert!(settled, "expected 3 runs and one dead job");
     let calls = recovers.lock().map_err(|_| "poisoned")?.clone();
     let (first_gap, second_gap) = (calls[1] - calls[0], calls[2] - calls[1]);
-    assert!(first_gap >= Duration::from_millis(75), "first retry too early: {first_gap:?}");
-    assert!(second_gap > first_gap, "delays must grow: {first_gap:?} then {second_gap:?}");
-    assert_eq!(never.lock().map_err(|_| "poisoned")?.len(), 2, "stops at max_attempts");
+    assert!(
+        first_gap >= Duration::from_millis(75),
+        "first retry too early: {first_gap:?}"
+    );
+    assert!(
+        second_gap > first_gap,
+        "delays must grow: {first_gap:?} then {second_gap:?}"
+    );
+    assert_eq!(
+        never.lock().map_err(|_| "poisoned")?.len(),
+        2,
+        "stops at max_attempts"
+    );
 
     let dead = ctx.queue.dead(10).await?;
     assert_eq!(dead[0].name, "test.never");
     assert!(ctx.queue.retry_dead(&dead[0].id).await?);
-    let rerun = eventually(Duration::from_secs(5), || async { never.lock().map(|c| c.len()).unwrap_or(0) >= 3 }).await;
+    let rerun = eventually(Duration::from_secs(5), || async {
+        never.lock().map(|c| c.len()).unwrap_or(0) >= 3
+    })
+    .await;
     assert!(rerun, "a retried dead job runs again");
 
     ctx.shutdown.cancel();
@@ -164,10 +253,16 @@ async fn a_slot_fires_once_with_two_schedulers(db: TestDatabase) -> TestResult {
     let second = Scheduler::new(ctx.clone(), standard_schedule());
     let now = chrono::Utc::now();
     let (mut seen_first, mut seen_second) = (HashMap::new(), HashMap::new());
-    tokio::join!(first.tick(now, &mut seen_first), second.tick(now, &mut seen_second));
+    tokio::join!(
+        first.tick(now, &mut seen_first),
+        second.tick(now, &mut seen_second)
+    );
     first.tick(now, &mut seen_first).await;
     let lengths: HashMap<String, u64> = ctx.queue.lengths().await?.into_iter().collect();
-    assert_eq!(lengths.get("default").copied(), Some(standard_schedule().len() as u64));
+    assert_eq!(
+        lengths.get("default").copied(),
+        Some(standard_schedule().len() as u64)
+    );
     ctx.db.clone().close().await?;
     Ok(())
 }

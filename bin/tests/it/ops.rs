@@ -35,7 +35,10 @@ async fn ready_reports_database_and_in_process_worker(db: TestDatabase) -> TestR
     assert!(ready, "embedded app never became ready");
     let body: Value = app.get("/ready").await?.json().await?;
     assert_eq!(body["ready"], true);
-    assert_eq!(body["components"], serde_json::json!({"database": true, "redis": null, "workers": true}));
+    assert_eq!(
+        body["components"],
+        serde_json::json!({"database": true, "redis": null, "workers": true})
+    );
     assert_eq!(body["service"], "otto-api");
     assert!(body["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')));
     assert!(body["duration_ms"].is_u64());
@@ -53,9 +56,17 @@ async fn ready_reports_database_and_in_process_worker(db: TestDatabase) -> TestR
 async fn errors_are_problem_json_with_trace_id(db: TestDatabase) -> TestResult {
     let app = TestApp::spawn(db, &[]).await?;
 
-    let response = app.client.get(app.url("/no/such/route")).header("X-Request-Id", "req-abc-123").send().await?;
+    let response = app
+        .client
+        .get(app.url("/no/such/route"))
+        .header("X-Request-Id", "req-abc-123")
+        .send()
+        .await?;
     assert_eq!(response.status(), 404);
-    assert_eq!(header(&response, "content-type"), "application/problem+json");
+    assert_eq!(
+        header(&response, "content-type"),
+        "application/problem+json"
+    );
     assert_eq!(header(&response, "x-request-id"), "req-abc-123");
     let body: Value = response.json().await?;
     assert_eq!(
@@ -70,7 +81,10 @@ async fn errors_are_problem_json_with_trace_id(db: TestDatabase) -> TestResult {
     let response = app.client.delete(app.url("/health")).send().await?;
     assert_eq!(response.status(), 405);
     assert_eq!(header(&response, "allow"), "GET");
-    assert_eq!(header(&response, "content-type"), "application/problem+json");
+    assert_eq!(
+        header(&response, "content-type"),
+        "application/problem+json"
+    );
     let trace = header(&response, "x-request-id");
     let body: Value = response.json().await?;
     assert_eq!(body["type"], "/problems/method-not-allowed");
@@ -80,19 +94,34 @@ async fn errors_are_problem_json_with_trace_id(db: TestDatabase) -> TestResult {
     let response = app
         .client
         .get(app.url("/health"))
-        .header("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+        .header(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )
         .send()
         .await?;
-    assert_eq!(header(&response, "x-request-id"), "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_eq!(
+        header(&response, "x-request-id"),
+        "4bf92f3577b34da6a3ce929d0e0e4736"
+    );
 
     // A query that does not parse is a 422 with `errors`.
-    let response = app.get("/internal/worker/heartbeat?include_stale=maybe").await?;
+    let response = app
+        .get("/internal/worker/heartbeat?include_stale=maybe")
+        .await?;
     assert_eq!(response.status(), 422);
-    assert_eq!(header(&response, "content-type"), "application/problem+json");
+    assert_eq!(
+        header(&response, "content-type"),
+        "application/problem+json"
+    );
     let body: Value = response.json().await?;
     assert_eq!(body["type"], "/problems/validation-error");
     assert_eq!(body["errors"][0]["field"], "query");
-    assert!(body["errors"][0]["message"].as_str().is_some_and(|m| m.contains("true")));
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("true"))
+    );
     assert!(body["trace_id"].is_string());
     app.stop().await;
     Ok(())
@@ -112,7 +141,10 @@ async fn metrics_name_http_and_pool_series_after_traffic(db: TestDatabase) -> Te
     ] {
         assert!(text.contains(series), "missing {series} in:\n{text}");
     }
-    assert!(!text.contains("/missing"), "raw paths must never become labels");
+    assert!(
+        !text.contains("/missing"),
+        "raw paths must never become labels"
+    );
     app.stop().await;
     Ok(())
 }
@@ -122,7 +154,10 @@ async fn ready_is_503_with_redis_false_when_redis_is_down() -> TestResult {
     let db = TestDatabase::postgres().await?;
     let app = TestApp::spawn(
         db,
-        &[("REDIS_URL", "redis://127.0.0.1:1"), ("READY_CHECK_TIMEOUT_MS", "500")],
+        &[
+            ("REDIS_URL", "redis://127.0.0.1:1"),
+            ("READY_CHECK_TIMEOUT_MS", "500"),
+        ],
     )
     .await?;
     let response = app.get("/ready").await?;
@@ -140,10 +175,17 @@ async fn ready_is_503_with_redis_false_when_redis_is_down() -> TestResult {
 async fn ready_with_real_redis_needs_a_live_worker() -> TestResult {
     let db = TestDatabase::postgres().await?;
     let prefix = redis_prefix();
-    let app = TestApp::spawn(db, &[("REDIS_URL", &redis_url()), ("REDIS_PREFIX", &prefix)]).await?;
+    let app = TestApp::spawn(
+        db,
+        &[("REDIS_URL", &redis_url()), ("REDIS_PREFIX", &prefix)],
+    )
+    .await?;
     let body: Value = app.get("/ready").await?.json().await?;
     assert_eq!(body["components"]["redis"], true);
-    assert_eq!(body["components"]["workers"], false, "distributed mode runs no in-process worker");
+    assert_eq!(
+        body["components"]["workers"], false,
+        "distributed mode runs no in-process worker"
+    );
 
     let worker = otto_worker::Worker::new(
         app.ctx.clone(),

@@ -9,7 +9,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::helpers::{TestApp, TestDatabase, TestResult, config, redis_prefix, redis_url};
 
-on_both_databases!(event_committed_while_relay_is_down_is_delivered_after_restart, rolled_back_event_is_never_published);
+on_both_databases!(
+    event_committed_while_relay_is_down_is_delivered_after_restart,
+    rolled_back_event_is_never_published
+);
 
 fn envelope(event: &str) -> Result<EventEnvelope, Box<dyn std::error::Error>> {
     Ok(EventEnvelope::new(
@@ -20,7 +23,9 @@ fn envelope(event: &str) -> Result<EventEnvelope, Box<dyn std::error::Error>> {
     ))
 }
 
-async fn event_committed_while_relay_is_down_is_delivered_after_restart(db: TestDatabase) -> TestResult {
+async fn event_committed_while_relay_is_down_is_delivered_after_restart(
+    db: TestDatabase,
+) -> TestResult {
     // A process commits a change with its event, then dies before its relay publishes.
     let ctx = AppContext::build(config(&db, &[]), CancellationToken::new()).await?;
     let txn = ctx.db.begin().await?;
@@ -55,7 +60,11 @@ async fn rolled_back_event_is_never_published(db: TestDatabase) -> TestResult {
     txn.rollback().await?;
     app.ctx.outbox.notify();
     assert_eq!(outbox::backlog(&app.ctx.db).await?, 0);
-    assert!(tokio::time::timeout(Duration::from_millis(700), events.recv()).await.is_err());
+    assert!(
+        tokio::time::timeout(Duration::from_millis(700), events.recv())
+            .await
+            .is_err()
+    );
     app.stop().await;
     Ok(())
 }
@@ -74,7 +83,9 @@ async fn redis_bus_fans_out_between_processes() -> TestResult {
     let got = tokio::time::timeout(Duration::from_secs(5), async {
         loop {
             publisher.publish(&sent).await?;
-            if let Ok(Ok(got)) = tokio::time::timeout(Duration::from_millis(100), events.recv()).await {
+            if let Ok(Ok(got)) =
+                tokio::time::timeout(Duration::from_millis(100), events.recv()).await
+            {
                 return Ok::<_, Box<dyn std::error::Error>>(got);
             }
         }

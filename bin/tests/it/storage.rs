@@ -6,7 +6,10 @@ use uuid::Uuid;
 
 use crate::helpers::{TestDatabase, TestResult};
 
-on_both_databases!(migrations_are_idempotent, tenant_scope_hides_other_tenants_rows);
+on_both_databases!(
+    migrations_are_idempotent,
+    tenant_scope_hides_other_tenants_rows
+);
 
 async fn migrations_are_idempotent(db: TestDatabase) -> TestResult {
     let conn = connect(&DbSettings::new(db.url())).await?;
@@ -14,7 +17,11 @@ async fn migrations_are_idempotent(db: TestDatabase) -> TestResult {
     let applied = applied_migrations(&conn).await?;
     assert!(applied >= 1);
     migrate(&conn).await?;
-    assert_eq!(applied_migrations(&conn).await?, applied, "a second run must apply nothing");
+    assert_eq!(
+        applied_migrations(&conn).await?,
+        applied,
+        "a second run must apply nothing"
+    );
     conn.close().await?;
     Ok(())
 }
@@ -48,12 +55,28 @@ async fn tenant_scope_hides_other_tenants_rows(db: TestDatabase) -> TestResult {
     let planted = tenant_b.insert(new_lead("Mallory", "org_a")).await?;
     assert_eq!(planted.company_id, "org_b");
 
-    assert!(tenant_b.find_by_id::<lead::Entity, _>(row.id).await?.is_none());
+    assert!(
+        tenant_b
+            .find_by_id::<lead::Entity, _>(row.id)
+            .await?
+            .is_none()
+    );
     let visible_to_b = tenant_b.select::<lead::Entity>().all(&conn).await?;
-    assert_eq!(visible_to_b.iter().map(|l| l.id).collect::<Vec<_>>(), vec![planted.id]);
+    assert_eq!(
+        visible_to_b.iter().map(|l| l.id).collect::<Vec<_>>(),
+        vec![planted.id]
+    );
 
-    let changes = lead::ActiveModel { name: Set(Some("Hacked".to_owned())), company_id: Set("org_b".to_owned()), ..Default::default() };
-    assert!(!tenant_b.update_by_id::<lead::Entity, _, _>(row.id, changes).await?);
+    let changes = lead::ActiveModel {
+        name: Set(Some("Hacked".to_owned())),
+        company_id: Set("org_b".to_owned()),
+        ..Default::default()
+    };
+    assert!(
+        !tenant_b
+            .update_by_id::<lead::Entity, _, _>(row.id, changes)
+            .await?
+    );
     let deleted = tenant_b
         .delete_many::<lead::Entity>()
         .filter(lead::Column::Id.eq(row.id))
@@ -61,15 +84,32 @@ async fn tenant_scope_hides_other_tenants_rows(db: TestDatabase) -> TestResult {
         .await?;
     assert_eq!(deleted.rows_affected, 0);
 
-    let unchanged = lead::Entity::find_by_id(row.id).one(&conn).await?.ok_or("lead vanished")?;
+    let unchanged = lead::Entity::find_by_id(row.id)
+        .one(&conn)
+        .await?
+        .ok_or("lead vanished")?;
     assert_eq!(unchanged.name.as_deref(), Some("Alice"));
     assert_eq!(unchanged.company_id, "org_a");
 
     // The owner can update, and cannot move the row to another tenant.
-    let changes = lead::ActiveModel { name: Set(Some("Alicia".to_owned())), company_id: Set("org_b".to_owned()), ..Default::default() };
-    assert!(tenant_a.update_by_id::<lead::Entity, _, _>(row.id, changes).await?);
-    let updated = tenant_a.find_by_id::<lead::Entity, _>(row.id).await?.ok_or("lead vanished")?;
-    assert_eq!((updated.name.as_deref(), updated.company_id.as_str()), (Some("Alicia"), "org_a"));
+    let changes = lead::ActiveModel {
+        name: Set(Some("Alicia".to_owned())),
+        company_id: Set("org_b".to_owned()),
+        ..Default::default()
+    };
+    assert!(
+        tenant_a
+            .update_by_id::<lead::Entity, _, _>(row.id, changes)
+            .await?
+    );
+    let updated = tenant_a
+        .find_by_id::<lead::Entity, _>(row.id)
+        .await?
+        .ok_or("lead vanished")?;
+    assert_eq!(
+        (updated.name.as_deref(), updated.company_id.as_str()),
+        (Some("Alicia"), "org_a")
+    );
     conn.close().await?;
     Ok(())
 }

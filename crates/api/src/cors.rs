@@ -14,8 +14,7 @@ use crate::problem::Problem;
 use crate::state::ApiState;
 
 const ALLOWED_METHODS: &str = "GET, POST, PUT, PATCH, DELETE, OPTIONS";
-const EXPOSED_HEADERS: &str =
-    "X-Request-Id, X-Trace-Id, ETag, Location, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset";
+const EXPOSED_HEADERS: &str = "X-Request-Id, X-Trace-Id, ETag, Location, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset";
 const PREFLIGHT_MAX_AGE_SECONDS: &str = "600";
 
 /// Origin patterns; `*` matches any run of characters.
@@ -24,7 +23,12 @@ pub struct OriginPatterns(Vec<String>);
 
 impl OriginPatterns {
     pub fn new(patterns: &[String]) -> Self {
-        Self(patterns.iter().map(|p| p.trim_end_matches('/').to_ascii_lowercase()).collect())
+        Self(
+            patterns
+                .iter()
+                .map(|p| p.trim_end_matches('/').to_ascii_lowercase())
+                .collect(),
+        )
     }
 
     pub fn is_empty(&self) -> bool {
@@ -34,7 +38,9 @@ impl OriginPatterns {
     pub fn allows(&self, origin: &str) -> bool {
         let origin = origin.trim_end_matches('/').to_ascii_lowercase();
         // An origin is scheme://host[:port]; anything with a path is not one.
-        let Some((_, authority)) = origin.split_once("://") else { return false };
+        let Some((_, authority)) = origin.split_once("://") else {
+            return false;
+        };
         if authority.is_empty() || authority.contains('/') {
             return false;
         }
@@ -45,9 +51,13 @@ impl OriginPatterns {
 fn glob_matches(pattern: &str, text: &str) -> bool {
     let mut parts = pattern.split('*');
     let first = parts.next().unwrap_or_default();
-    let Some(mut rest) = text.strip_prefix(first) else { return false };
+    let Some(mut rest) = text.strip_prefix(first) else {
+        return false;
+    };
     let parts: Vec<&str> = parts.collect();
-    let Some((last, middle)) = parts.split_last() else { return rest.is_empty() };
+    let Some((last, middle)) = parts.split_last() else {
+        return rest.is_empty();
+    };
     for part in middle {
         match rest.find(part) {
             Some(at) => rest = &rest[at + part.len()..],
@@ -61,7 +71,11 @@ pub async fn cors(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    let origin = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let Some(origin) = origin else {
         return Ok(next.call(req).await?.map_into_left_body());
     };
@@ -69,21 +83,37 @@ pub async fn cors(
         .app_data::<web::Data<ApiState>>()
         .is_some_and(|state| state.origins.allows(&origin));
     if !allowed {
-        let problem = Problem::new(StatusCode::FORBIDDEN, "origin-not-allowed", format!("Origin {origin} is not allowed."));
-        return Ok(req.into_response(problem.into_response()).map_into_right_body());
+        let problem = Problem::new(
+            StatusCode::FORBIDDEN,
+            "origin-not-allowed",
+            format!("Origin {origin} is not allowed."),
+        );
+        return Ok(req
+            .into_response(problem.into_response())
+            .map_into_right_body());
     }
     let Ok(origin_value) = HeaderValue::from_str(&origin) else {
         return Ok(next.call(req).await?.map_into_left_body());
     };
-    if req.method() == Method::OPTIONS && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD) {
-        let requested_headers = req.headers().get(header::ACCESS_CONTROL_REQUEST_HEADERS).cloned();
+    if req.method() == Method::OPTIONS
+        && req
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+    {
+        let requested_headers = req
+            .headers()
+            .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
+            .cloned();
         let mut response = HttpResponse::NoContent();
         response
             .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, origin_value))
             .insert_header((header::ACCESS_CONTROL_ALLOW_CREDENTIALS, "true"))
             .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, ALLOWED_METHODS))
             .insert_header((header::ACCESS_CONTROL_MAX_AGE, PREFLIGHT_MAX_AGE_SECONDS))
-            .insert_header((header::VARY, "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"));
+            .insert_header((
+                header::VARY,
+                "Origin, Access-Control-Request-Method, Access-Control-Request-Headers",
+            ));
         if let Some(requested) = requested_headers {
             response.insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, requested));
         }
@@ -92,8 +122,14 @@ pub async fn cors(
     let mut response = next.call(req).await?;
     let headers = response.headers_mut();
     headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin_value);
-    headers.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
-    headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(EXPOSED_HEADERS));
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+        HeaderValue::from_static("true"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static(EXPOSED_HEADERS),
+    );
     headers.append(header::VARY, HeaderValue::from_static("Origin"));
     Ok(response.map_into_left_body())
 }
@@ -110,10 +146,22 @@ mod tests {
             "https://app.otto.ai".to_owned(),
             "http://localhost:*".to_owned(),
         ]);
-        for ok in ["exp://192.168.1.20:8081", "https://otto-git-main.vercel.app", "https://app.otto.ai", "http://localhost:3000", "HTTPS://APP.OTTO.AI/"] {
+        for ok in [
+            "exp://192.168.1.20:8081",
+            "https://otto-git-main.vercel.app",
+            "https://app.otto.ai",
+            "http://localhost:3000",
+            "HTTPS://APP.OTTO.AI/",
+        ] {
             assert!(patterns.allows(ok), "{ok}");
         }
-        for refused in ["https://vercel.app.evil.com", "https://evil.com", "http://app.otto.ai", "https://app.otto.ai.evil.com", "https://evil.com/.vercel.app"] {
+        for refused in [
+            "https://vercel.app.evil.com",
+            "https://evil.com",
+            "http://app.otto.ai",
+            "https://app.otto.ai.evil.com",
+            "https://evil.com/.vercel.app",
+        ] {
             assert!(!patterns.allows(refused), "{refused}");
         }
     }

@@ -57,8 +57,12 @@ impl ApiError {
                 "not-found",
                 "The resource does not exist.",
             ),
-            ApiError::Unauthorized(detail) => Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", detail.clone()),
-            ApiError::Forbidden(detail) => Problem::new(StatusCode::FORBIDDEN, "forbidden", detail.clone()),
+            ApiError::Unauthorized(detail) => {
+                Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", detail.clone())
+            }
+            ApiError::Forbidden(detail) => {
+                Problem::new(StatusCode::FORBIDDEN, "forbidden", detail.clone())
+            }
             ApiError::PreconditionFailed => Problem::new(
                 StatusCode::PRECONDITION_FAILED,
                 "stale-version",

@@ -55,7 +55,10 @@ fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
 /// other messages quote values, not fields, so only these are trusted.
 fn field_named_in(message: &str) -> Option<String> {
     const NAMING_FIELD: [&str; 3] = ["missing field", "unknown field", "duplicate field"];
-    if !NAMING_FIELD.iter().any(|prefix| message.starts_with(prefix)) {
+    if !NAMING_FIELD
+        .iter()
+        .any(|prefix| message.starts_with(prefix))
+    {
         return None;
     }
     let start = message.find('`')? + 1;
@@ -82,7 +85,10 @@ mod tests {
             Some("name")
         );
         assert_eq!(field_named_in("expected value").as_deref(), None);
-        assert_eq!(field_named_in("provided string was not `true` or `false`"), None);
+        assert_eq!(
+            field_named_in("provided string was not `true` or `false`"),
+            None
+        );
         assert_eq!(
             strip_position("missing field `name` at line 1 column 2"),
             "missing field `name`"

@@ -25,7 +25,10 @@ async fn call(request: test::TestRequest) -> (u16, String, Value) {
             .wrap(problem_fallback::error_handlers())
             .wrap(from_fn(request_context::track_request))
             .route("/things", web::post().to(create))
-            .route("/things/{id}", web::get().to(|id: web::Path<u32>| async move { id.to_string() })),
+            .route(
+                "/things/{id}",
+                web::get().to(|id: web::Path<u32>| async move { id.to_string() }),
+            ),
     )
     .await;
     let response = test::call_service(&app, request.to_request()).await;
@@ -36,7 +39,8 @@ async fn call(request: test::TestRequest) -> (u16, String, Value) {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    let body: Value = serde_json::from_slice(&test::read_body(response).await).unwrap_or(Value::Null);
+    let body: Value =
+        serde_json::from_slice(&test::read_body(response).await).unwrap_or(Value::Null);
     (status, content_type, body)
 }
 
@@ -47,7 +51,10 @@ async fn oversized_body_is_413_problem() {
         .insert_header(("X-Request-Id", "big-1"))
         .set_json(json!({ "name": "x".repeat(200) }));
     let (status, content_type, body) = call(request).await;
-    assert_eq!((status, content_type.as_str()), (413, "application/problem+json"));
+    assert_eq!(
+        (status, content_type.as_str()),
+        (413, "application/problem+json")
+    );
     assert_eq!(body["type"], "/problems/payload-too-large");
     assert_eq!(body["trace_id"], "big-1");
     assert_eq!(body["instance"], "/things");
@@ -55,10 +62,18 @@ async fn oversized_body_is_413_problem() {
 
 #[actix_web::test]
 async fn missing_field_is_422_naming_it() {
-    let request = test::TestRequest::post().uri("/things").set_json(json!({ "nom": "x" }));
+    let request = test::TestRequest::post()
+        .uri("/things")
+        .set_json(json!({ "nom": "x" }));
     let (status, content_type, body) = call(request).await;
-    assert_eq!((status, content_type.as_str()), (422, "application/problem+json"));
-    assert_eq!(body["errors"], json!([{ "field": "name", "message": "missing field `name`" }]));
+    assert_eq!(
+        (status, content_type.as_str()),
+        (422, "application/problem+json")
+    );
+    assert_eq!(
+        body["errors"],
+        json!([{ "field": "name", "message": "missing field `name`" }])
+    );
     assert!(body["trace_id"].as_str().is_some_and(|t| !t.is_empty()));
 }
 
@@ -72,9 +87,15 @@ async fn malformed_json_is_422_and_wrong_content_type_is_415() {
     assert_eq!(status, 422);
     assert_eq!(body["errors"][0]["field"], "body");
 
-    let request = test::TestRequest::post().uri("/things").insert_header(("content-type", "text/plain")).set_payload("x");
+    let request = test::TestRequest::post()
+        .uri("/things")
+        .insert_header(("content-type", "text/plain"))
+        .set_payload("x");
     let (status, content_type, body) = call(request).await;
-    assert_eq!((status, content_type.as_str()), (415, "application/problem+json"));
+    assert_eq!(
+        (status, content_type.as_str()),
+        (415, "application/problem+json")
+    );
     assert_eq!(body["type"], "/problems/unsupported-media-type");
 }
 

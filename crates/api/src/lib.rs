@@ -60,6 +60,18 @@ impl Application {
     /// # Errors
     /// When the address cannot be bound.
     pub fn build_with_context(ctx: AppContext) -> Result<Self, StartError> {
+        Self::build_with_routes(ctx, |_| {})
+    }
+
+    /// As [`Application::build_with_context`], with `extra` routes mounted beside Otto's (tests
+    /// use it to exercise guards on routes of their own).
+    ///
+    /// # Errors
+    /// When the address cannot be bound.
+    pub fn build_with_routes(
+        ctx: AppContext,
+        extra: impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static,
+    ) -> Result<Self, StartError> {
         let listener = TcpListener::bind(ctx.config.bind_address())?;
         let port = listener.local_addr()?.port();
         otto_runtime::startup::install_crypto_provider();
@@ -89,6 +101,7 @@ impl Application {
                 .wrap(from_fn(cors::cors))
                 .wrap(from_fn(request_context::track_request))
                 .configure(routes_config)
+                .configure(extra.clone())
                 .default_service(web::to(not_found))
         })
         .listen(listener)?

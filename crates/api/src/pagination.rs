@@ -25,7 +25,10 @@ impl PageQuery {
         match self.limit {
             None => Ok(DEFAULT_LIMIT),
             Some(limit) if (1..=MAX_LIMIT).contains(&limit) => Ok(limit),
-            Some(_) => Err(ApiError::validation("limit", format!("must be between 1 and {MAX_LIMIT}"))),
+            Some(_) => Err(ApiError::validation(
+                "limit",
+                format!("must be between 1 and {MAX_LIMIT}"),
+            )),
         }
     }
 
@@ -36,7 +39,10 @@ impl PageQuery {
     pub fn cursor_uuid(&self) -> Result<Option<Uuid>, ApiError> {
         self.cursor
             .as_deref()
-            .map(|raw| Uuid::parse_str(raw).map_err(|_| ApiError::validation("cursor", "is not a cursor this API issued")))
+            .map(|raw| {
+                Uuid::parse_str(raw)
+                    .map_err(|_| ApiError::validation("cursor", "is not a cursor this API issued"))
+            })
             .transpose()
     }
 }
@@ -49,10 +55,22 @@ pub struct Page<T> {
 
 impl<T> Page<T> {
     /// `rows` were fetched with `limit + 1`: the extra row only tells that a next page exists.
-    pub fn from_rows<R>(mut rows: Vec<R>, limit: u64, cursor_of: impl Fn(&R) -> String, map: impl Fn(R) -> T) -> Self {
+    pub fn from_rows<R>(
+        mut rows: Vec<R>,
+        limit: u64,
+        cursor_of: impl Fn(&R) -> String,
+        map: impl Fn(R) -> T,
+    ) -> Self {
         let more = rows.len() as u64 > limit;
         rows.truncate(limit as usize);
-        let next_cursor = if more { rows.last().map(&cursor_of) } else { None };
-        Self { items: rows.into_iter().map(map).collect(), next_cursor }
+        let next_cursor = if more {
+            rows.last().map(&cursor_of)
+        } else {
+            None
+        };
+        Self {
+            items: rows.into_iter().map(map).collect(),
+            next_cursor,
+        }
     }
 }

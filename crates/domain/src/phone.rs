@@ -21,9 +21,13 @@ impl TryFrom<&str> for PhoneE164 {
 
     fn try_from(raw: &str) -> Result<Self, Self::Error> {
         let raw = raw.trim();
-        let allowed = |c: char| c.is_ascii_digit() || matches!(c, ' ' | '-' | '.' | '(' | ')' | '+');
+        let allowed =
+            |c: char| c.is_ascii_digit() || matches!(c, ' ' | '-' | '.' | '(' | ')' | '+');
         if raw.is_empty() || !raw.chars().all(allowed) || raw.rfind('+').is_some_and(|at| at > 0) {
-            return Err(DomainError::invalid("phone", "must be a phone number such as +15551234567"));
+            return Err(DomainError::invalid(
+                "phone",
+                "must be a phone number such as +15551234567",
+            ));
         }
         let digits: String = raw.chars().filter(char::is_ascii_digit).collect();
         let international = raw.starts_with('+');
@@ -31,7 +35,12 @@ impl TryFrom<&str> for PhoneE164 {
             (true, 8..=15) if !digits.starts_with('0') => format!("+{digits}"),
             (false, 10) if !digits.starts_with(['0', '1']) => format!("+1{digits}"),
             (false, 11) if digits.starts_with('1') => format!("+{digits}"),
-            _ => return Err(DomainError::invalid("phone", "must be a phone number such as +15551234567")),
+            _ => {
+                return Err(DomainError::invalid(
+                    "phone",
+                    "must be a phone number such as +15551234567",
+                ));
+            }
         };
         Ok(Self(e164))
     }
@@ -70,7 +79,11 @@ mod tests {
             ("1-555-123-4567", "+15551234567"),
             ("+44 20 7946 0958", "+442079460958"),
         ] {
-            assert_eq!(PhoneE164::try_from(raw).map(String::from).as_deref(), Ok(e164), "{raw}");
+            assert_eq!(
+                PhoneE164::try_from(raw).map(String::from).as_deref(),
+                Ok(e164),
+                "{raw}"
+            );
         }
     }
 

@@ -179,24 +179,42 @@ impl Config {
         }
 
         let migrate_default = redis_url.is_none();
-        let issuer = get("CLERK_ISSUER").filter(|v| !v.is_empty()).map(|v| v.trim_end_matches('/').to_owned());
+        let issuer = get("CLERK_ISSUER")
+            .filter(|v| !v.is_empty())
+            .map(|v| v.trim_end_matches('/').to_owned());
         let auth = AuthConfig {
             // Platforms that cannot hold newlines store the PEM with literal "\n".
-            jwt_public_key_pem: get("CLERK_JWT_KEY").filter(|v| !v.is_empty()).map(|v| v.replace("\\n", "\n")),
-            jwks_url: get("CLERK_JWKS_URL")
+            jwt_public_key_pem: get("CLERK_JWT_KEY")
                 .filter(|v| !v.is_empty())
-                .or_else(|| issuer.as_ref().map(|i| format!("{i}/.well-known/jwks.json"))),
+                .map(|v| v.replace("\\n", "\n")),
+            jwks_url: get("CLERK_JWKS_URL").filter(|v| !v.is_empty()).or_else(|| {
+                issuer
+                    .as_ref()
+                    .map(|i| format!("{i}/.well-known/jwks.json"))
+            }),
             issuer,
-            jwks_refresh_interval: Duration::from_secs(parse_or(&get, "CLERK_JWKS_REFRESH_SECONDS", 60)?),
+            jwks_refresh_interval: Duration::from_secs(parse_or(
+                &get,
+                "CLERK_JWKS_REFRESH_SECONDS",
+                60,
+            )?),
             trust_dev_key: !environment.is_deployed(),
         };
         let allowed_origins = get("ALLOWED_ORIGINS")
-            .map(|raw| raw.split(',').map(|o| o.trim().trim_end_matches('/').to_owned()).filter(|o| !o.is_empty()).collect())
+            .map(|raw| {
+                raw.split(',')
+                    .map(|o| o.trim().trim_end_matches('/').to_owned())
+                    .filter(|o| !o.is_empty())
+                    .collect()
+            })
             .unwrap_or_else(|| {
                 if environment.is_deployed() {
                     Vec::new()
                 } else {
-                    vec!["http://localhost:*".to_owned(), "http://127.0.0.1:*".to_owned()]
+                    vec![
+                        "http://localhost:*".to_owned(),
+                        "http://127.0.0.1:*".to_owned(),
+                    ]
                 }
             });
         Ok(Self {

@@ -37,7 +37,13 @@ struct DevClaims<'a> {
 ///
 /// # Errors
 /// In staging or production, or if signing fails.
-pub fn mint(config: &Config, tenant: &TenantId, user: &UserId, role: Role, ttl: Duration) -> Result<String, MintError> {
+pub fn mint(
+    config: &Config,
+    tenant: &TenantId,
+    user: &UserId,
+    role: Role,
+    ttl: Duration,
+) -> Result<String, MintError> {
     if config.environment.is_deployed() {
         return Err(MintError::Deployed(config.environment.as_str()));
     }

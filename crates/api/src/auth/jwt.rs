@@ -92,12 +92,17 @@ impl TokenVerifier {
     pub fn new(config: &AuthConfig, origins: OriginPatterns) -> Result<Self, VerifierSetupError> {
         let mut static_keys = Vec::new();
         if let Some(pem) = &config.jwt_public_key_pem {
-            let key = DecodingKey::from_rsa_pem(pem.as_bytes()).map_err(VerifierSetupError::BadPem)?;
+            let key =
+                DecodingKey::from_rsa_pem(pem.as_bytes()).map_err(VerifierSetupError::BadPem)?;
             static_keys.push(StaticKey { kid: None, key });
         }
         if config.trust_dev_key {
-            let key = DecodingKey::from_rsa_pem(DEV_PUBLIC_KEY_PEM.as_bytes()).map_err(VerifierSetupError::BadPem)?;
-            static_keys.push(StaticKey { kid: Some(DEV_KEY_ID.to_owned()), key });
+            let key = DecodingKey::from_rsa_pem(DEV_PUBLIC_KEY_PEM.as_bytes())
+                .map_err(VerifierSetupError::BadPem)?;
+            static_keys.push(StaticKey {
+                kid: Some(DEV_KEY_ID.to_owned()),
+                key,
+            });
         }
         let jwks = match &config.jwks_url {
             Some(url) => Some(Jwks {
@@ -120,7 +125,12 @@ impl TokenVerifier {
         if let Some(issuer) = &config.issuer {
             validation.set_issuer(&[issuer]);
         }
-        Ok(Self { static_keys, jwks, validation, origins })
+        Ok(Self {
+            static_keys,
+            jwks,
+            validation,
+            origins,
+        })
     }
 
     /// Verifies `token` and maps its claims.
@@ -132,7 +142,9 @@ impl TokenVerifier {
         if header.alg != Algorithm::RS256 {
             return Err(TokenError::Algorithm);
         }
-        let claims = self.decode_with_trusted_key(token, header.kid.as_deref()).await?;
+        let claims = self
+            .decode_with_trusted_key(token, header.kid.as_deref())
+            .await?;
         if let Some(azp) = &claims.azp
             && !self.origins.is_empty()
             && !self.origins.allows(azp)
@@ -142,7 +154,11 @@ impl TokenVerifier {
         map_claims(claims)
     }
 
-    async fn decode_with_trusted_key(&self, token: &str, kid: Option<&str>) -> Result<ClerkClaims, TokenError> {
+    async fn decode_with_trusted_key(
+        &self,
+        token: &str,
+        kid: Option<&str>,
+    ) -> Result<ClerkClaims, TokenError> {
         let decode_with = |key: &DecodingKey| {
             decode::<ClerkClaims>(token, key, &self.validation)
                 .map(|data| data.claims)
@@ -150,7 +166,11 @@ impl TokenVerifier {
         };
         // A key without an id (CLERK_JWT_KEY) vouches for any token; one with an id only for its own.
         let mut last_error = None;
-        for candidate in self.static_keys.iter().filter(|k| k.kid.is_none() || k.kid.as_deref() == kid) {
+        for candidate in self
+            .static_keys
+            .iter()
+            .filter(|k| k.kid.is_none() || k.kid.as_deref() == kid)
+        {
             match decode_with(&candidate.key) {
                 Ok(claims) => return Ok(claims),
                 Err(err) => last_error = Some(err),
@@ -195,15 +215,28 @@ impl Jwks {
                 tracing::info!(keys = keys.len(), "JWKS refreshed");
                 *self.keys.write().await = keys;
             }
-            Err(err) => tracing::warn!(error = %err, url = %self.url, "JWKS fetch failed; keeping cached keys"),
+            Err(err) => {
+                tracing::warn!(error = %err, url = %self.url, "JWKS fetch failed; keeping cached keys")
+            }
         }
     }
 
-    async fn fetch(&self) -> Result<HashMap<String, DecodingKey>, Box<dyn std::error::Error + Send + Sync>> {
-        let set: JwkSet = self.client.get(&self.url).send().await?.error_for_status()?.json().await?;
+    async fn fetch(
+        &self,
+    ) -> Result<HashMap<String, DecodingKey>, Box<dyn std::error::Error + Send + Sync>> {
+        let set: JwkSet = self
+            .client
+            .get(&self.url)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
         let mut keys = HashMap::new();
         for jwk in &set.keys {
-            let Some(kid) = &jwk.common.key_id else { continue };
+            let Some(kid) = &jwk.common.key_id else {
+                continue;
+            };
             match DecodingKey::from_jwk(jwk) {
                 Ok(key) => {
                     keys.insert(kid.clone(), key);
@@ -216,12 +249,19 @@ impl Jwks {
 }
 
 fn map_claims(claims: ClerkClaims) -> Result<VerifiedToken, TokenError> {
-    let user = UserId::try_from(claims.sub).map_err(|_| TokenError::Invalid("bad subject".to_owned()))?;
+    let user =
+        UserId::try_from(claims.sub).map_err(|_| TokenError::Invalid("bad subject".to_owned()))?;
     let (org_v2, role_v2) = claims.o.map(|o| (o.id, o.rol)).unwrap_or_default();
     let tenant = match claims.org_id.or(org_v2) {
-        Some(id) => Some(TenantId::try_from(id).map_err(|_| TokenError::Invalid("bad organization".to_owned()))?),
+        Some(id) => Some(
+            TenantId::try_from(id)
+                .map_err(|_| TokenError::Invalid("bad organization".to_owned()))?,
+        ),
         None => None,
     };
-    let role = claims.org_role.or(role_v2).and_then(|raw| Role::from_clerk(&raw));
+    let role = claims
+        .org_role
+        .or(role_v2)
+        .and_then(|raw| Role::from_clerk(&raw));
     Ok(VerifiedToken { user, tenant, role })
 }

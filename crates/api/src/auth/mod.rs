@@ -4,6 +4,7 @@
 
 pub mod dev_token;
 pub mod jwt;
+pub mod lockdown;
 mod provisioning;
 pub mod roles;
 
@@ -55,9 +56,15 @@ impl<R: RoleSet + 'static> FromRequest for Authorized<R> {
             let user = authenticate(&req, &state).await?;
             if !R::ROLES.contains(&user.role) {
                 provisioning::record_refusal(&state, &req, &user, R::ROLES).await;
-                return Err(ApiError::Forbidden(roles::refusal_detail(R::ROLES, user.role)));
+                return Err(ApiError::Forbidden(roles::refusal_detail(
+                    R::ROLES,
+                    user.role,
+                )));
             }
-            Ok(Authorized { user, roles: PhantomData })
+            Ok(Authorized {
+                user,
+                roles: PhantomData,
+            })
         })
     }
 }
@@ -72,7 +79,10 @@ fn state_of(req: &HttpRequest) -> Result<web::Data<ApiState>, ApiError> {
 pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
     let value = req.headers().get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
 }
 
 /// Verifies the request's token, provisions its tenant and user on first contact, and tags the
@@ -81,18 +91,27 @@ pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
 /// # Errors
 /// 401 without a valid token; 403 for a token outside any organization or with an unknown role.
 pub async fn authenticate(req: &HttpRequest, state: &ApiState) -> Result<AuthUser, ApiError> {
-    let token = bearer_token(req).ok_or_else(|| ApiError::Unauthorized("A bearer token is required.".to_owned()))?;
+    let token = bearer_token(req)
+        .ok_or_else(|| ApiError::Unauthorized("A bearer token is required.".to_owned()))?;
     let verified = state.verifier.verify(token).await.map_err(|err| {
         tracing::info!(reason = %err, "token refused");
         ApiError::Unauthorized("The token is invalid or expired.".to_owned())
     })?;
     let Some(tenant_id) = verified.tenant else {
-        return Err(ApiError::Forbidden("The token carries no organization.".to_owned()));
+        return Err(ApiError::Forbidden(
+            "The token carries no organization.".to_owned(),
+        ));
     };
     let Some(role) = verified.role else {
-        return Err(ApiError::Forbidden("The token's organization role is not an Otto role.".to_owned()));
+        return Err(ApiError::Forbidden(
+            "The token's organization role is not an Otto role.".to_owned(),
+        ));
     };
-    let user = AuthUser { user_id: verified.user, tenant_id, role };
+    let user = AuthUser {
+        user_id: verified.user,
+        tenant_id,
+        role,
+    };
     let span = tracing::Span::current();
     span.record("tenant_id", user.tenant_id.as_str());
     span.record("user_id", user.user_id.as_str());

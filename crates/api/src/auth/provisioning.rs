@@ -18,8 +18,16 @@ use crate::state::ApiState;
 const KNOWN_MEMBERS_CAPACITY: usize = 100_000;
 
 pub async fn ensure_known(state: &ApiState, member: &AuthUser) -> Result<(), ApiError> {
-    let key = (member.tenant_id.to_string(), member.user_id.to_string(), member.role);
-    if state.known_members.lock().is_ok_and(|known| known.contains(&key)) {
+    let key = (
+        member.tenant_id.to_string(),
+        member.user_id.to_string(),
+        member.role,
+    );
+    if state
+        .known_members
+        .lock()
+        .is_ok_and(|known| known.contains(&key))
+    {
         return Ok(());
     }
     let now = Utc::now();
@@ -33,7 +41,11 @@ pub async fn ensure_known(state: &ApiState, member: &AuthUser) -> Result<(), Api
         updated_at: Set(now),
     };
     company::Entity::insert(new_company)
-        .on_conflict(OnConflict::column(company::Column::Id).do_nothing().to_owned())
+        .on_conflict(
+            OnConflict::column(company::Column::Id)
+                .do_nothing()
+                .to_owned(),
+        )
         .exec_without_returning(&state.ctx.db)
         .await?;
     let new_user = user::ActiveModel {
@@ -49,7 +61,11 @@ pub async fn ensure_known(state: &ApiState, member: &AuthUser) -> Result<(), Api
     user::Entity::insert(new_user)
         .on_conflict(
             OnConflict::column(user::Column::Id)
-                .update_columns([user::Column::CompanyId, user::Column::Role, user::Column::UpdatedAt])
+                .update_columns([
+                    user::Column::CompanyId,
+                    user::Column::Role,
+                    user::Column::UpdatedAt,
+                ])
                 .to_owned(),
         )
         .exec_without_returning(&state.ctx.db)
@@ -64,7 +80,12 @@ pub async fn ensure_known(state: &ApiState, member: &AuthUser) -> Result<(), Api
 }
 
 /// An audit row and a log line for a refused request (SPEC section 12).
-pub async fn record_refusal(state: &ApiState, req: &HttpRequest, member: &AuthUser, required: &[Role]) {
+pub async fn record_refusal(
+    state: &ApiState,
+    req: &HttpRequest,
+    member: &AuthUser,
+    required: &[Role],
+) {
     let route = req.match_pattern().unwrap_or_else(|| req.path().to_owned());
     let trace_id = RequestContext::current().map(|c| c.trace_id.to_string());
     let required: Vec<&str> = required.iter().map(|r| r.as_str()).collect();
@@ -82,11 +103,16 @@ pub async fn record_refusal(state: &ApiState, req: &HttpRequest, member: &AuthUs
         action: Set("access_denied".to_owned()),
         route: Set(Some(route)),
         trace_id: Set(trace_id),
-        detail: Set(Some(serde_json::json!({ "required_roles": required, "user_role": member.role }))),
+        detail: Set(Some(
+            serde_json::json!({ "required_roles": required, "user_role": member.role }),
+        )),
         created_at: Set(Utc::now()),
         ..Default::default()
     };
-    if let Err(err) = audit_log::Entity::insert(row).exec_without_returning(&state.ctx.db).await {
+    if let Err(err) = audit_log::Entity::insert(row)
+        .exec_without_returning(&state.ctx.db)
+        .await
+    {
         tracing::error!(error = %err, "could not write the access-denied audit row");
     }
 }

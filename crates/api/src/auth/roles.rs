@@ -34,7 +34,10 @@ impl RoleSet for AnyRole {
 /// SPEC's wording: `Access denied. Required roles: leadership. User role: rep`.
 pub fn refusal_detail(required: &[Role], actual: Role) -> String {
     let names: Vec<&str> = required.iter().map(|r| r.as_str()).collect();
-    format!("Access denied. Required roles: {}. User role: {actual}", names.join(", "))
+    format!(
+        "Access denied. Required roles: {}. User role: {actual}",
+        names.join(", ")
+    )
 }
 
 #[cfg(test)]

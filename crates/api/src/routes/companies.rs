@@ -65,9 +65,17 @@ pub async fn patch_company(
     let patch = patch.into_inner();
     let numbers = patch
         .twilio_numbers
-        .map(|numbers| numbers.iter().map(|n| PhoneE164::try_from(n.as_str())).collect::<Result<Vec<_>, _>>())
+        .map(|numbers| {
+            numbers
+                .iter()
+                .map(|n| PhoneE164::try_from(n.as_str()))
+                .collect::<Result<Vec<_>, _>>()
+        })
         .transpose()?;
-    let mut changes = company::ActiveModel { updated_at: Set(Utc::now()), ..Default::default() };
+    let mut changes = company::ActiveModel {
+        updated_at: Set(Utc::now()),
+        ..Default::default()
+    };
     if let Some(name) = patch.name {
         changes.name = Set(non_empty("name", name)?);
     }
@@ -79,9 +87,14 @@ pub async fn patch_company(
     }
     let txn = state.ctx.db.begin().await?;
     let scope = TenantScope::new(&txn, caller.tenant_id.clone());
-    scope.update_by_id::<company::Entity, _, _>(caller.tenant_id.to_string(), changes).await?;
+    scope
+        .update_by_id::<company::Entity, _, _>(caller.tenant_id.to_string(), changes)
+        .await?;
     if let Some(numbers) = numbers {
-        scope.delete_many::<twilio_number::Entity>().exec(&txn).await?;
+        scope
+            .delete_many::<twilio_number::Entity>()
+            .exec(&txn)
+            .await?;
         for number in numbers {
             let now = Utc::now();
             let row = twilio_number::ActiveModel {
@@ -118,10 +131,17 @@ pub async fn lockdown(
 }
 
 fn ensure_own_company(caller: &crate::auth::AuthUser, id: &str) -> Result<(), ApiError> {
-    if caller.tenant_id.as_str() == id { Ok(()) } else { Err(ApiError::NotFound) }
+    if caller.tenant_id.as_str() == id {
+        Ok(())
+    } else {
+        Err(ApiError::NotFound)
+    }
 }
 
-async fn load(db: &DatabaseConnection, caller: &crate::auth::AuthUser) -> Result<Company, ApiError> {
+async fn load(
+    db: &DatabaseConnection,
+    caller: &crate::auth::AuthUser,
+) -> Result<Company, ApiError> {
     let scope = TenantScope::new(db, caller.tenant_id.clone());
     let row = scope
         .find_by_id::<company::Entity, _>(caller.tenant_id.to_string())
@@ -156,21 +176,36 @@ fn time_zone(value: String) -> Result<String, ApiError> {
         || value.split_once('/').is_some_and(|(area, place)| {
             !area.is_empty()
                 && !place.is_empty()
-                && value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '-' | '+'))
+                && value
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '-' | '+'))
         });
-    if ok { Ok(value) } else { Err(ApiError::validation("time_zone", "must be an IANA time zone such as America/Denver")) }
+    if ok {
+        Ok(value)
+    } else {
+        Err(ApiError::validation(
+            "time_zone",
+            "must be an IANA time zone such as America/Denver",
+        ))
+    }
 }
 
 /// Tells "absent" (`None`) from "null" (`Some(None)`) in a PATCH body.
 mod double_option {
     use serde::{Deserialize, Deserializer};
 
-    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Option<T>>, D::Error> {
         Option::<T>::deserialize(d).map(Some)
     }
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/v1/companies/{id}").get(get_company).patch(patch_company))
-        .service(web::resource("/v1/owner/lockdown").post(lockdown));
+    cfg.service(
+        web::resource("/v1/companies/{id}")
+            .get(get_company)
+            .patch(patch_company),
+    )
+    .service(web::resource("/v1/owner/lockdown").post(lockdown));
 }

@@ -10,8 +10,8 @@ use otto_db::entities::lead;
 use otto_domain::{EventEnvelope, PhoneE164, Role, TraceId};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, ExprTrait, QueryFilter, QueryOrder, QuerySelect,
-    Select, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, ExprTrait, QueryFilter, QueryOrder,
+    QuerySelect, Select, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -87,13 +87,20 @@ pub struct LeadFilters {
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/v1/leads").get(list_leads).post(create_lead)).service(
-        web::resource("/v1/leads/{id}").get(get_lead).patch(patch_lead).delete(delete_lead),
-    );
+    cfg.service(web::resource("/v1/leads").get(list_leads).post(create_lead))
+        .service(
+            web::resource("/v1/leads/{id}")
+                .get(get_lead)
+                .patch(patch_lead)
+                .delete(delete_lead),
+        );
 }
 
 /// The leads `caller` may see: all of the tenant's, or only their own for a rep.
-fn visible(scope: &TenantScope<'_, impl ConnectionTrait>, caller: &AuthUser) -> Select<lead::Entity> {
+fn visible(
+    scope: &TenantScope<'_, impl ConnectionTrait>,
+    caller: &AuthUser,
+) -> Select<lead::Entity> {
     let query = scope.select::<lead::Entity>();
     match caller.role {
         Role::Rep => query.filter(lead::Column::AssignedUserId.eq(caller.user_id.as_str())),
@@ -111,7 +118,9 @@ pub async fn list_leads(
 ) -> Result<web::Json<Page<Lead>>, ApiError> {
     let limit = page.limit()?;
     let scope = TenantScope::new(&state.ctx.db, caller.tenant_id.clone());
-    let mut query = visible(&scope, &caller).order_by_desc(lead::Column::Id).limit(limit + 1);
+    let mut query = visible(&scope, &caller)
+        .order_by_desc(lead::Column::Id)
+        .limit(limit + 1);
     if let Some(cursor) = page.cursor_uuid()? {
         query = query.filter(lead::Column::Id.lt(cursor));
     }
@@ -122,7 +131,12 @@ pub async fn list_leads(
         query = query.filter(lead::Column::Source.eq(source.as_str()));
     }
     let rows = query.all(&state.ctx.db).await?;
-    Ok(web::Json(Page::from_rows(rows, limit, |row| row.id.to_string(), Lead::from)))
+    Ok(web::Json(Page::from_rows(
+        rows,
+        limit,
+        |row| row.id.to_string(),
+        Lead::from,
+    )))
 }
 
 #[utoipa::path(post, path = "/v1/leads", tag = "leads", security(("bearer" = [])), request_body = NewLead,
@@ -137,10 +151,17 @@ pub async fn create_lead(
     let row = lead::ActiveModel {
         id: Set(Uuid::now_v7()),
         name: Set(clean_text("name", body.name)?),
-        phone: Set(body.phone.map(|p| PhoneE164::try_from(p.as_str()).map(String::from)).transpose()?),
+        phone: Set(body
+            .phone
+            .map(|p| PhoneE164::try_from(p.as_str()).map(String::from))
+            .transpose()?),
         email: Set(body.email.map(email).transpose()?),
         source: Set(clean_text("source", body.source)?),
-        status: Set(body.status.map(status).transpose()?.unwrap_or_else(|| "new".to_owned())),
+        status: Set(body
+            .status
+            .map(status)
+            .transpose()?
+            .unwrap_or_else(|| "new".to_owned())),
         assigned_user_id: Set(clean_text("assigned_user_id", body.assigned_user_id)?),
         version: Set(1),
         created_at: Set(now),
@@ -148,7 +169,9 @@ pub async fn create_lead(
         ..Default::default()
     };
     let txn = state.ctx.db.begin().await?;
-    let created = TenantScope::new(&txn, caller.tenant_id.clone()).insert(row).await?;
+    let created = TenantScope::new(&txn, caller.tenant_id.clone())
+        .insert(row)
+        .await?;
     record_change(&txn, &caller, &created, "created").await?;
     txn.commit().await?;
     state.ctx.outbox.notify();
@@ -171,7 +194,9 @@ pub async fn get_lead(
         .one(&state.ctx.db)
         .await?
         .ok_or(ApiError::NotFound)?;
-    Ok(HttpResponse::Ok().insert_header((ETAG, etag(row.version))).json(Lead::from(row)))
+    Ok(HttpResponse::Ok()
+        .insert_header((ETAG, etag(row.version)))
+        .json(Lead::from(row)))
 }
 
 #[utoipa::path(patch, path = "/v1/leads/{id}", tag = "leads", security(("bearer" = [])), request_body = LeadPatch,
@@ -188,7 +213,9 @@ pub async fn patch_lead(
     let expected = if_match_version(&req)?;
     let body = body.into_inner();
     if body.assigned_user_id.is_some() && caller.role == Role::Rep {
-        return Err(ApiError::Forbidden("Access denied. Required roles: leadership, csr. User role: rep".to_owned()));
+        return Err(ApiError::Forbidden(
+            "Access denied. Required roles: leadership, csr. User role: rep".to_owned(),
+        ));
     }
     let changes = validated_changes(body)?;
     let txn = state.ctx.db.begin().await?;
@@ -199,7 +226,10 @@ pub async fn patch_lead(
         .update_many::<lead::Entity>()
         .filter(lead::Column::Id.eq(*id))
         .filter(lead::Column::Version.eq(expected))
-        .col_expr(lead::Column::Version, Expr::col(lead::Column::Version).add(1))
+        .col_expr(
+            lead::Column::Version,
+            Expr::col(lead::Column::Version).add(1),
+        )
         .col_expr(lead::Column::UpdatedAt, Expr::value(Utc::now()));
     if caller.role == Role::Rep {
         update = update.filter(lead::Column::AssignedUserId.eq(caller.user_id.as_str()));
@@ -208,7 +238,10 @@ pub async fn patch_lead(
         update = update.col_expr(column, value);
     }
     let changed = update.exec(&txn).await?.rows_affected;
-    let current = visible(&scope, &caller).filter(lead::Column::Id.eq(*id)).one(&txn).await?;
+    let current = visible(&scope, &caller)
+        .filter(lead::Column::Id.eq(*id))
+        .one(&txn)
+        .await?;
     let Some(current) = current else {
         return Err(ApiError::NotFound);
     };
@@ -218,7 +251,9 @@ pub async fn patch_lead(
     record_change(&txn, &caller, &current, "updated").await?;
     txn.commit().await?;
     state.ctx.outbox.notify();
-    Ok(HttpResponse::Ok().insert_header((ETAG, etag(current.version))).json(Lead::from(current)))
+    Ok(HttpResponse::Ok()
+        .insert_header((ETAG, etag(current.version)))
+        .json(Lead::from(current)))
 }
 
 #[utoipa::path(delete, path = "/v1/leads/{id}", tag = "leads", security(("bearer" = [])),
@@ -246,7 +281,10 @@ fn validated_changes(body: LeadPatch) -> Result<Vec<(lead::Column, Expr)>, ApiEr
         changes.push((lead::Column::Name, Expr::value(name)));
     }
     if let Some(phone) = body.phone {
-        changes.push((lead::Column::Phone, Expr::value(String::from(PhoneE164::try_from(phone.as_str())?))));
+        changes.push((
+            lead::Column::Phone,
+            Expr::value(String::from(PhoneE164::try_from(phone.as_str())?)),
+        ));
     }
     if let Some(address) = body.email {
         changes.push((lead::Column::Email, Expr::value(email(address)?)));
@@ -263,8 +301,15 @@ fn validated_changes(body: LeadPatch) -> Result<Vec<(lead::Column, Expr)>, ApiEr
     Ok(changes)
 }
 
-async fn record_change(conn: &impl ConnectionTrait, caller: &AuthUser, row: &lead::Model, change: &str) -> Result<(), ApiError> {
-    let trace = RequestContext::current().map(|c| c.trace_id).unwrap_or_else(TraceId::generate);
+async fn record_change(
+    conn: &impl ConnectionTrait,
+    caller: &AuthUser,
+    row: &lead::Model,
+    change: &str,
+) -> Result<(), ApiError> {
+    let trace = RequestContext::current()
+        .map(|c| c.trace_id)
+        .unwrap_or_else(TraceId::generate);
     let envelope = EventEnvelope::new(
         "lead.updated",
         caller.tenant_id.clone(),
@@ -283,15 +328,26 @@ fn etag(version: i32) -> String {
 
 /// The version an `If-Match: "N"` (or `W/"N"`) names. Missing: 428; not a version: 412.
 fn if_match_version(req: &HttpRequest) -> Result<i32, ApiError> {
-    let raw = req.headers().get(IF_MATCH).ok_or(ApiError::PreconditionRequired)?;
-    let raw = raw.to_str().map_err(|_| ApiError::PreconditionFailed)?.trim();
+    let raw = req
+        .headers()
+        .get(IF_MATCH)
+        .ok_or(ApiError::PreconditionRequired)?;
+    let raw = raw
+        .to_str()
+        .map_err(|_| ApiError::PreconditionFailed)?
+        .trim();
     let raw = raw.strip_prefix("W/").unwrap_or(raw);
-    raw.trim_matches('"').parse().map_err(|_| ApiError::PreconditionFailed)
+    raw.trim_matches('"')
+        .parse()
+        .map_err(|_| ApiError::PreconditionFailed)
 }
 
 fn clean_text(field: &'static str, value: Option<String>) -> Result<Option<String>, ApiError> {
     match value.map(|v| v.trim().to_owned()) {
-        Some(v) if v.len() > 200 => Err(ApiError::validation(field, "must be at most 200 characters")),
+        Some(v) if v.len() > 200 => Err(ApiError::validation(
+            field,
+            "must be at most 200 characters",
+        )),
         Some(v) if v.is_empty() => Ok(None),
         other => Ok(other),
     }
@@ -301,15 +357,26 @@ fn email(value: String) -> Result<String, ApiError> {
     let value = value.trim().to_ascii_lowercase();
     let valid = value.len() <= 254
         && value.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.') && !domain.contains('@')
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !domain.contains('@')
         });
-    if valid { Ok(value) } else { Err(ApiError::validation("email", "must be an e-mail address")) }
+    if valid {
+        Ok(value)
+    } else {
+        Err(ApiError::validation("email", "must be an e-mail address"))
+    }
 }
 
 fn status(value: String) -> Result<String, ApiError> {
     if STATUSES.contains(&value.as_str()) {
         Ok(value)
     } else {
-        Err(ApiError::validation("status", format!("must be one of {}", STATUSES.join(", "))))
+        Err(ApiError::validation(
+            "status",
+            format!("must be one of {}", STATUSES.join(", ")),
+        ))
     }
 }

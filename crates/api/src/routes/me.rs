@@ -22,7 +22,10 @@ pub struct Me {
 
 #[utoipa::path(get, path = "/v1/me", tag = "identity", security(("bearer" = [])),
     responses((status = 200, body = Me), (status = 401, body = crate::problem::Problem)))]
-pub async fn me(state: web::Data<ApiState>, caller: Authorized<AnyRole>) -> Result<web::Json<Me>, ApiError> {
+pub async fn me(
+    state: web::Data<ApiState>,
+    caller: Authorized<AnyRole>,
+) -> Result<web::Json<Me>, ApiError> {
     let scope = TenantScope::new(&state.ctx.db, caller.tenant_id.clone());
     let rep = scope
         .select::<sales_rep::Entity>()
