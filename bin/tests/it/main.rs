@@ -28,6 +28,7 @@ mod helpers;
 mod auth;
 mod binaries;
 mod jobs;
+mod leads;
 mod ops;
 mod outbox;
 mod storage;

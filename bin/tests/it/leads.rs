@@ -1,0 +1,244 @@
+//! Leads through HTTP: tenant isolation, rep visibility, cursor pagination, optimistic locking.
+
+use otto_domain::Role;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, TestDatabase, TestResult};
+
+on_both_databases!(
+    tenant_b_cannot_reach_tenant_a,
+    pages_filters_and_rep_visibility,
+    concurrent_patches_with_one_etag_let_exactly_one_through,
+);
+
+async fn create(
+    app: &TestApp,
+    token: &str,
+    body: Value,
+) -> Result<Value, Box<dyn std::error::Error>> {
+    let response = app
+        .authed(Method::POST, "/v1/leads", token)
+        .json(&body)
+        .send()
+        .await?;
+    assert_eq!(response.status(), 201, "create {body}");
+    Ok(response.json().await?)
+}
+
+async fn tenant_b_cannot_reach_tenant_a(db: TestDatabase) -> TestResult {
+    let app = TestApp::spawn(db, &[]).await?;
+    let alice = app.token("org_a", "user_alice", Role::Leadership);
+    let mallory = app.token("org_b", "user_mallory", Role::Leadership);
+    let lead = create(
+        &app,
+        &alice,
+        json!({"name": "Secret", "phone": "+15550001111"}),
+    )
+    .await?;
+    let path = format!("/v1/leads/{}", lead["id"].as_str().unwrap_or_default());
+
+    assert_eq!(
+        app.authed(Method::GET, &path, &mallory)
+            .send()
+            .await?
+            .status(),
+        404
+    );
+    let listed: Value = app
+        .authed(Method::GET, "/v1/leads", &mallory)
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(listed["items"], json!([]));
+    let patch = app
+        .authed(Method::PATCH, &path, &mallory)
+        .header("If-Match", "\"1\"")
+        .json(&json!({"name": "Owned"}));
+    assert_eq!(patch.send().await?.status(), 404);
+    assert_eq!(
+        app.authed(Method::DELETE, &path, &mallory)
+            .send()
+            .await?
+            .status(),
+        404
+    );
+    assert_eq!(
+        app.authed(Method::GET, "/v1/companies/org_a", &mallory)
+            .send()
+            .await?
+            .status(),
+        404
+    );
+    let company_patch = app
+        .authed(Method::PATCH, "/v1/companies/org_a", &mallory)
+        .json(&json!({"name": "Pwned"}));
+    assert_eq!(company_patch.send().await?.status(), 404);
+
+    let untouched: Value = app
+        .authed(Method::GET, &path, &alice)
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(
+        (untouched["name"].as_str(), untouched["version"].as_i64()),
+        (Some("Secret"), Some(1))
+    );
+    let company: Value = app
+        .authed(Method::GET, "/v1/companies/org_a", &alice)
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(company["name"], "org_a");
+    app.stop().await;
+    Ok(())
+}
+
+async fn pages_filters_and_rep_visibility(db: TestDatabase) -> TestResult {
+    let app = TestApp::spawn(db, &[]).await?;
+    let csr = app.token("org_p", "user_csr", Role::Csr);
+    let rep = app.token("org_p", "user_rep", Role::Rep);
+    for n in 0..5 {
+        let assigned = if n % 2 == 0 { Some("user_rep") } else { None };
+        let status = if n < 3 { "new" } else { "booked" };
+        create(&app, &csr, json!({"name": format!("Lead {n}"), "status": status, "source": "callrail", "assigned_user_id": assigned})).await?;
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/v1/leads?limit=2&cursor={c}"),
+            None => "/v1/leads?limit=2".to_owned(),
+        };
+        let page: Value = app
+            .authed(Method::GET, &path, &csr)
+            .send()
+            .await?
+            .json()
+            .await?;
+        let items = page["items"].as_array().ok_or("items")?;
+        assert!(items.len() <= 2);
+        seen.extend(
+            items
+                .iter()
+                .map(|l| l["name"].as_str().unwrap_or_default().to_owned()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen,
+        ["Lead 4", "Lead 3", "Lead 2", "Lead 1", "Lead 0"],
+        "newest first, each once"
+    );
+
+    let booked: Value = app
+        .authed(Method::GET, "/v1/leads?status=booked", &csr)
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(booked["items"].as_array().map(Vec::len), Some(2));
+    let mine: Value = app
+        .authed(Method::GET, "/v1/leads", &rep)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let names: Vec<&str> = mine["items"]
+        .as_array()
+        .ok_or("items")?
+        .iter()
+        .filter_map(|l| l["name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["Lead 4", "Lead 2", "Lead 0"],
+        "a rep sees only leads assigned to them"
+    );
+
+    for bad in [
+        "/v1/leads?limit=0",
+        "/v1/leads?limit=201",
+        "/v1/leads?cursor=nonsense",
+    ] {
+        let response = app.authed(Method::GET, bad, &csr).send().await?;
+        assert_eq!(response.status(), 422, "{bad}");
+    }
+    let invalid = app
+        .authed(Method::POST, "/v1/leads", &csr)
+        .json(&json!({"phone": "call me"}))
+        .send()
+        .await?;
+    assert_eq!(invalid.status(), 422);
+    let problem: Value = invalid.json().await?;
+    assert_eq!(problem["errors"][0]["field"], "phone");
+    app.stop().await;
+    Ok(())
+}
+
+async fn concurrent_patches_with_one_etag_let_exactly_one_through(db: TestDatabase) -> TestResult {
+    let app = TestApp::spawn(db, &[]).await?;
+    let token = app.token("org_lock", "user_l", Role::Leadership);
+    let response = app
+        .authed(Method::POST, "/v1/leads", &token)
+        .json(&json!({"name": "Race"}))
+        .send()
+        .await?;
+    assert_eq!(
+        response.headers().get("etag").and_then(|h| h.to_str().ok()),
+        Some("\"1\"")
+    );
+    let lead: Value = response.json().await?;
+    let path = format!("/v1/leads/{}", lead["id"].as_str().unwrap_or_default());
+
+    let missing = app
+        .authed(Method::PATCH, &path, &token)
+        .json(&json!({"name": "x"}))
+        .send()
+        .await?;
+    assert_eq!(missing.status(), 428);
+
+    let patch = |name: &'static str| {
+        app.authed(Method::PATCH, &path, &token)
+            .header("If-Match", "\"1\"")
+            .json(&json!({"name": name}))
+            .send()
+    };
+    let (first, second) = tokio::join!(patch("First"), patch("Second"));
+    let mut statuses = [first?.status().as_u16(), second?.status().as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 412]);
+
+    let current = app.authed(Method::GET, &path, &token).send().await?;
+    assert_eq!(
+        current.headers().get("etag").and_then(|h| h.to_str().ok()),
+        Some("\"2\"")
+    );
+    let stale = app
+        .authed(Method::PATCH, &path, &token)
+        .header("If-Match", "\"1\"")
+        .json(&json!({"name": "Late"}))
+        .send()
+        .await?;
+    assert_eq!(stale.status(), 412);
+    let fresh = app
+        .authed(Method::PATCH, &path, &token)
+        .header("If-Match", "\"2\"")
+        .json(&json!({"status": "booked"}))
+        .send()
+        .await?;
+    assert_eq!(fresh.status(), 200);
+    let body: Value = fresh.json().await?;
+    assert_eq!(
+        (body["version"].as_i64(), body["status"].as_str()),
+        (Some(3), Some("booked"))
+    );
+    app.stop().await;
+    Ok(())
+}
