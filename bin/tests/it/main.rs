@@ -31,4 +31,5 @@ mod jobs;
 mod leads;
 mod ops;
 mod outbox;
+mod rate_limits;
 mod storage;

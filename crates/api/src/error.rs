@@ -2,6 +2,7 @@
 //! Unknown failures are logged with their cause chain and answered as an opaque 500.
 
 use actix_web::http::StatusCode;
+use actix_web::http::header::{HeaderName, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use actix_web::{HttpResponse, ResponseError};
 use otto_db::DbErrorKind;
 use otto_domain::DomainError;
@@ -22,6 +23,12 @@ pub enum ApiError {
     PreconditionRequired,
     #[error("tenant locked down")]
     Locked,
+    #[error("rate limited ({limit_type})")]
+    TooManyRequests {
+        limit_type: &'static str,
+        limit: u32,
+        retry_after_secs: u64,
+    },
     #[error("validation failed: {detail}")]
     Validation {
         detail: String,
@@ -73,6 +80,21 @@ impl ApiError {
                 "if-match-required",
                 "This update needs an If-Match header with the resource's ETag.",
             ),
+            ApiError::TooManyRequests {
+                limit_type,
+                retry_after_secs,
+                ..
+            } => {
+                let mut problem = Problem::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate-limited",
+                    format!(
+                        "Too many requests ({limit_type} limit); retry in {retry_after_secs} s."
+                    ),
+                );
+                problem.retry_after = Some(*retry_after_secs);
+                problem
+            }
             ApiError::Locked => Problem::new(
                 StatusCode::LOCKED,
                 "tenant-locked",
@@ -144,15 +166,39 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let problem = self.problem();
+        let problem_trace = problem.trace_id.clone();
         if problem.status >= 500 {
             tracing::error!(error = %ErrorChain(self), status = problem.status, "request failed");
         }
         let mut response = problem.into_response();
-        if matches!(self, ApiError::Unauthorized(_)) {
-            response.headers_mut().insert(
-                actix_web::http::header::WWW_AUTHENTICATE,
-                actix_web::http::header::HeaderValue::from_static("Bearer"),
-            );
+        match self {
+            ApiError::Unauthorized(_) => {
+                response
+                    .headers_mut()
+                    .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            ApiError::TooManyRequests {
+                limit,
+                retry_after_secs,
+                ..
+            } => {
+                let headers = response.headers_mut();
+                let number = |n: u64| HeaderValue::from(n);
+                headers.insert(RETRY_AFTER, number(*retry_after_secs));
+                headers.insert(
+                    HeaderName::from_static("ratelimit-limit"),
+                    number(u64::from(*limit)),
+                );
+                headers.insert(HeaderName::from_static("ratelimit-remaining"), number(0));
+                headers.insert(
+                    HeaderName::from_static("ratelimit-reset"),
+                    number(*retry_after_secs),
+                );
+                if let Ok(trace) = HeaderValue::from_str(&problem_trace) {
+                    headers.insert(HeaderName::from_static("x-trace-id"), trace);
+                }
+            }
+            _ => {}
         }
         response
     }

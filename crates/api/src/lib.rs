@@ -10,6 +10,7 @@ pub mod openapi;
 pub mod pagination;
 pub mod problem;
 mod problem_fallback;
+pub mod rate_limit;
 pub mod request_context;
 pub mod routes;
 pub mod state;
@@ -35,6 +36,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::auth::jwt::TokenVerifier;
 use crate::cors::OriginPatterns;
 use crate::error::ApiError;
+use crate::rate_limit::RateLimiter;
 use crate::state::ApiState;
 
 pub struct Application {
@@ -87,6 +89,11 @@ impl Application {
             metrics: metrics_recorder::install(),
             verifier,
             origins,
+            rate_limiter: Arc::new(RateLimiter::new(
+                ctx.redis
+                    .clone()
+                    .map(|pool| (pool, ctx.config.redis_prefix.clone())),
+            )),
             known_members: Arc::default(),
         };
         let max_body = ctx.config.max_body_bytes;

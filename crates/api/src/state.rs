@@ -7,6 +7,7 @@ use otto_runtime::AppContext;
 
 use crate::auth::jwt::TokenVerifier;
 use crate::cors::OriginPatterns;
+use crate::rate_limit::RateLimiter;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -15,6 +16,7 @@ pub struct ApiState {
     pub metrics: Option<PrometheusHandle>,
     pub verifier: Arc<TokenVerifier>,
     pub origins: OriginPatterns,
+    pub rate_limiter: Arc<RateLimiter>,
     /// (tenant, user, role) already provisioned by this process.
     pub known_members: Arc<Mutex<HashSet<(String, String, Role)>>>,
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 use crate::jobs::Queue;
+use crate::rate_config::RateLimitConfig;
 
 pub const DEFAULT_SQLITE_URL: &str = "sqlite://otto.db?mode=rwc";
 
@@ -115,6 +116,7 @@ pub struct Config {
     pub auth: AuthConfig,
     /// `ALLOWED_ORIGINS`: browser origins (with `*` wildcards) allowed by CORS and as `azp`.
     pub allowed_origins: Vec<String>,
+    pub rate_limits: RateLimitConfig,
 }
 
 /// Where session-token signing keys come from (SPEC section 2).
@@ -218,6 +220,7 @@ impl Config {
                 }
             });
         Ok(Self {
+            rate_limits: RateLimitConfig::from_lookup(&get)?,
             auth,
             allowed_origins,
             migrate_on_start: parse_or(&get, "MIGRATE_ON_START", migrate_default)?,

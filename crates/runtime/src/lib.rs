@@ -7,6 +7,7 @@ pub mod event_bus;
 pub mod jobs;
 pub mod metrics_recorder;
 pub mod outbox_relay;
+pub mod rate_config;
 pub mod redis_pool;
 pub mod shutdown;
 pub mod startup;

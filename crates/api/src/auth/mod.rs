@@ -54,6 +54,13 @@ impl<R: RoleSet + 'static> FromRequest for Authorized<R> {
         Box::pin(async move {
             let state = state_of(&req)?;
             let user = authenticate(&req, &state).await?;
+            crate::rate_limit::check_authenticated(
+                &state.rate_limiter,
+                &state.ctx.config.rate_limits,
+                &req,
+                &user,
+            )
+            .await?;
             if !R::ROLES.contains(&user.role) {
                 provisioning::record_refusal(&state, &req, &user, R::ROLES).await;
                 return Err(ApiError::Forbidden(roles::refusal_detail(
