@@ -3,6 +3,7 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_initial_schema;
+pub mod m20261122_000002_row_level_security;
 mod tables;
 
 pub struct Migrator;
@@ -10,6 +11,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261122_000001_initial_schema::Migration)]
+        vec![
+            Box::new(m20261122_000001_initial_schema::Migration),
+            Box::new(m20261122_000002_row_level_security::Migration),
+        ]
     }
 }

@@ -1,5 +1,5 @@
 use otto_db::entities::lead;
-use otto_db::{DbSettings, TenantScope, applied_migrations, connect, migrate};
+use otto_db::{DbSettings, TenantScope, applied_migrations, begin_for_tenant, connect, migrate};
 use otto_domain::TenantId;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
@@ -110,6 +110,64 @@ async fn tenant_scope_hides_other_tenants_rows(db: TestDatabase) -> TestResult {
         (updated.name.as_deref(), updated.company_id.as_str()),
         (Some("Alicia"), "org_a")
     );
+    conn.close().await?;
+    Ok(())
+}
+
+/// Defence in depth: under tenant B's transaction even queries that forgot the tenant filter
+/// see, change and create nothing of tenant A.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn row_level_security_confines_unfiltered_queries() -> TestResult {
+    let db = TestDatabase::postgres().await?;
+    let conn = connect(&DbSettings::new(db.url())).await?;
+    migrate(&conn).await?;
+    let (org_a, org_b) = (
+        TenantId::try_from("org_rls_a")?,
+        TenantId::try_from("org_rls_b")?,
+    );
+    let secret = TenantScope::new(&conn, org_a.clone())
+        .insert(new_lead("A's secret", ""))
+        .await?;
+    TenantScope::new(&conn, org_b.clone())
+        .insert(new_lead("B's own", ""))
+        .await?;
+
+    let txn = begin_for_tenant(&conn, &org_b).await?;
+    let everything = lead::Entity::find().all(&txn).await?;
+    assert_eq!(
+        everything
+            .iter()
+            .map(|l| l.company_id.as_str())
+            .collect::<Vec<_>>(),
+        ["org_rls_b"]
+    );
+    let touched = lead::Entity::update_many()
+        .col_expr(
+            lead::Column::Name,
+            sea_orm::sea_query::Expr::value("overwritten"),
+        )
+        .exec(&txn)
+        .await?;
+    assert_eq!(touched.rows_affected, 1, "only B's row can be updated");
+    let removed = lead::Entity::delete_many()
+        .filter(lead::Column::Id.eq(secret.id))
+        .exec(&txn)
+        .await?;
+    assert_eq!(removed.rows_affected, 0);
+    let planted = lead::Entity::insert(new_lead("planted", "org_rls_a"))
+        .exec(&txn)
+        .await;
+    assert!(
+        planted.is_err(),
+        "a row for another tenant is refused by the policy"
+    );
+    txn.rollback().await?;
+
+    let unchanged = lead::Entity::find_by_id(secret.id)
+        .one(&conn)
+        .await?
+        .ok_or("A's lead vanished")?;
+    assert_eq!(unchanged.name.as_deref(), Some("A's secret"));
     conn.close().await?;
     Ok(())
 }

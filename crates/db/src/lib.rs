@@ -13,4 +13,4 @@ pub mod tenant_scope;
 pub use connection::{DbSettings, applied_migrations, connect, migrate};
 pub use errors::DbErrorKind;
 pub use sea_orm::{DatabaseConnection, DbErr};
-pub use tenant_scope::TenantScope;
+pub use tenant_scope::{TenantScope, begin_for_tenant};

@@ -3,10 +3,10 @@
 
 use actix_web::web;
 use chrono::Utc;
-use otto_db::TenantScope;
 use otto_db::entities::{company, twilio_number};
+use otto_db::{TenantScope, begin_for_tenant};
 use otto_domain::PhoneE164;
-use sea_orm::{ActiveValue::Set, DatabaseConnection, QueryOrder, TransactionTrait};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, QueryOrder};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -50,7 +50,10 @@ pub async fn get_company(
     id: web::Path<String>,
 ) -> Result<web::Json<Company>, ApiError> {
     ensure_own_company(&caller, &id)?;
-    Ok(web::Json(load(&state.ctx.db, &caller).await?))
+    let txn = begin_for_tenant(&state.ctx.db, &caller.tenant_id).await?;
+    let company = load(&txn, &caller).await?;
+    txn.commit().await?;
+    Ok(web::Json(company))
 }
 
 #[utoipa::path(patch, path = "/v1/companies/{id}", tag = "companies", security(("bearer" = [])), request_body = CompanyPatch,
@@ -85,7 +88,7 @@ pub async fn patch_company(
     if let Some(callrail) = patch.callrail_company_id {
         changes.callrail_company_id = Set(callrail.filter(|c| !c.trim().is_empty()));
     }
-    let txn = state.ctx.db.begin().await?;
+    let txn = begin_for_tenant(&state.ctx.db, &caller.tenant_id).await?;
     let scope = TenantScope::new(&txn, caller.tenant_id.clone());
     scope
         .update_by_id::<company::Entity, _, _>(caller.tenant_id.to_string(), changes)
@@ -107,8 +110,9 @@ pub async fn patch_company(
             scope.insert(row).await?;
         }
     }
+    let company = load(&txn, &caller).await?;
     txn.commit().await?;
-    Ok(web::Json(load(&state.ctx.db, &caller).await?))
+    Ok(web::Json(company))
 }
 
 #[utoipa::path(post, path = "/v1/owner/lockdown", tag = "companies", security(("bearer" = [])), request_body = LockdownRequest,
@@ -123,11 +127,14 @@ pub async fn lockdown(
         updated_at: Set(Utc::now()),
         ..Default::default()
     };
-    TenantScope::new(&state.ctx.db, caller.tenant_id.clone())
+    let txn = begin_for_tenant(&state.ctx.db, &caller.tenant_id).await?;
+    TenantScope::new(&txn, caller.tenant_id.clone())
         .update_by_id::<company::Entity, _, _>(caller.tenant_id.to_string(), changes)
         .await?;
+    let company = load(&txn, &caller).await?;
+    txn.commit().await?;
     tracing::warn!(tenant_id = %caller.tenant_id, user_id = %caller.user_id, enabled = request.enabled, "lockdown toggled");
-    Ok(web::Json(load(&state.ctx.db, &caller).await?))
+    Ok(web::Json(company))
 }
 
 fn ensure_own_company(caller: &crate::auth::AuthUser, id: &str) -> Result<(), ApiError> {
@@ -139,7 +146,7 @@ fn ensure_own_company(caller: &crate::auth::AuthUser, id: &str) -> Result<(), Ap
 }
 
 async fn load(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     caller: &crate::auth::AuthUser,
 ) -> Result<Company, ApiError> {
     let scope = TenantScope::new(db, caller.tenant_id.clone());

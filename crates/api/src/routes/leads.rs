@@ -5,13 +5,13 @@
 use actix_web::http::header::{ETAG, IF_MATCH, LOCATION};
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, SecondsFormat, Utc};
-use otto_db::TenantScope;
 use otto_db::entities::lead;
+use otto_db::{TenantScope, begin_for_tenant};
 use otto_domain::{EventEnvelope, PhoneE164, Role, TraceId};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, ExprTrait, QueryFilter, QueryOrder,
-    QuerySelect, Select, TransactionTrait,
+    QuerySelect, Select,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -117,7 +117,8 @@ pub async fn list_leads(
     filters: web::Query<LeadFilters>,
 ) -> Result<web::Json<Page<Lead>>, ApiError> {
     let limit = page.limit()?;
-    let scope = TenantScope::new(&state.ctx.db, caller.tenant_id.clone());
+    let txn = begin_for_tenant(&state.ctx.db, &caller.tenant_id).await?;
+    let scope = TenantScope::new(&txn, caller.tenant_id.clone());
     let mut query = visible(&scope, &caller)
         .order_by_desc(lead::Column::Id)
         .limit(limit + 1);
@@ -130,7 +131,8 @@ pub async fn list_leads(
     if let Some(source) = &filters.source {
         query = query.filter(lead::Column::Source.eq(source.as_str()));
     }
-    let rows = query.all(&state.ctx.db).await?;
+    let rows = query.all(&txn).await?;
+    txn.commit().await?;
     Ok(web::Json(Page::from_rows(
         rows,
         limit,
@@ -168,7 +170,7 @@ pub async fn create_lead(
         updated_at: Set(now),
         ..Default::default()
     };
-    let txn = state.ctx.db.begin().await?;
+    let txn = begin_for_tenant(&state.ctx.db, &caller.tenant_id).await?;
     let created = TenantScope::new(&txn, caller.tenant_id.clone())
         .insert(row)
         .await?;
@@ -188,12 +190,14 @@ pub async fn get_lead(
     caller: Authorized<AnyRole>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let scope = TenantScope::new(&state.ctx.db, caller.tenant_id.clone());
+    let txn = begin_for_tenant(&state.ctx.db, &caller.tenant_id).await?;
+    let scope = TenantScope::new(&txn, caller.tenant_id.clone());
     let row = visible(&scope, &caller)
         .filter(lead::Column::Id.eq(*id))
-        .one(&state.ctx.db)
+        .one(&txn)
         .await?
         .ok_or(ApiError::NotFound)?;
+    txn.commit().await?;
     Ok(HttpResponse::Ok()
         .insert_header((ETAG, etag(row.version)))
         .json(Lead::from(row)))
@@ -218,7 +222,7 @@ pub async fn patch_lead(
         ));
     }
     let changes = validated_changes(body)?;
-    let txn = state.ctx.db.begin().await?;
+    let txn = begin_for_tenant(&state.ctx.db, &caller.tenant_id).await?;
     let scope = TenantScope::new(&txn, caller.tenant_id.clone());
     // The version check and the write are one statement: of two PATCHes carrying the same
     // If-Match, exactly one matches.
@@ -263,11 +267,13 @@ pub async fn delete_lead(
     caller: Authorized<Staff>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let deleted = TenantScope::new(&state.ctx.db, caller.tenant_id.clone())
+    let txn = begin_for_tenant(&state.ctx.db, &caller.tenant_id).await?;
+    let deleted = TenantScope::new(&txn, caller.tenant_id.clone())
         .delete_many::<lead::Entity>()
         .filter(lead::Column::Id.eq(*id))
-        .exec(&state.ctx.db)
+        .exec(&txn)
         .await?;
+    txn.commit().await?;
     if deleted.rows_affected == 0 {
         return Err(ApiError::NotFound);
     }

@@ -1,8 +1,8 @@
 //! `GET /v1/me`: who the caller is, as Otto sees them.
 
 use actix_web::web;
-use otto_db::TenantScope;
 use otto_db::entities::sales_rep;
+use otto_db::{TenantScope, begin_for_tenant};
 use sea_orm::{ColumnTrait, QueryFilter};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -26,12 +26,13 @@ pub async fn me(
     state: web::Data<ApiState>,
     caller: Authorized<AnyRole>,
 ) -> Result<web::Json<Me>, ApiError> {
-    let scope = TenantScope::new(&state.ctx.db, caller.tenant_id.clone());
-    let rep = scope
+    let txn = begin_for_tenant(&state.ctx.db, &caller.tenant_id).await?;
+    let rep = TenantScope::new(&txn, caller.tenant_id.clone())
         .select::<sales_rep::Entity>()
         .filter(sales_rep::Column::UserId.eq(caller.user_id.as_str()))
-        .one(&state.ctx.db)
+        .one(&txn)
         .await?;
+    txn.commit().await?;
     Ok(web::Json(Me {
         user_id: caller.user_id.to_string(),
         tenant_id: caller.tenant_id.to_string(),
