@@ -4,6 +4,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_initial_schema;
 pub mod m20261122_000002_row_level_security;
+mod m20261122_000003_lead_list_index;
 mod tables;
 
 pub struct Migrator;
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261122_000001_initial_schema::Migration),
             Box::new(m20261122_000002_row_level_security::Migration),
+            Box::new(m20261122_000003_lead_list_index::Migration),
         ]
     }
 }

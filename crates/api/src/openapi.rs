@@ -11,7 +11,7 @@ use crate::routes::{companies, leads, me, ops};
     info(title = "Otto API", description = "Sales-call intelligence backend for home-services companies."),
     paths(
         ops::health, ops::ready, ops::worker_heartbeat, ops::metrics,
-        me::me,
+        me::me, me::session,
         companies::get_company, companies::patch_company, companies::lockdown,
         leads::list_leads, leads::create_lead, leads::get_lead, leads::patch_lead, leads::delete_lead,
     ),

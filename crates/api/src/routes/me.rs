@@ -40,3 +40,17 @@ pub async fn me(
         rep_id: rep.map(|r| r.id.to_string()),
     }))
 }
+
+#[derive(Serialize, ToSchema)]
+pub struct SessionCheck {
+    tenant_id: String,
+    user_role: String,
+}
+
+/// A cheap session check for clients: verifies the token and the rate limits, touches no
+/// table. (Also the route the auth-overhead benchmark measures.)
+#[utoipa::path(get, path = "/v1/session", tag = "identity", security(("bearer" = [])),
+    responses((status = 200, body = SessionCheck), (status = 401, body = crate::problem::Problem)))]
+pub async fn session(caller: Authorized<AnyRole>) -> web::Json<SessionCheck> {
+    web::Json(SessionCheck { tenant_id: caller.tenant_id.to_string(), user_role: caller.role.to_string() })
+}
