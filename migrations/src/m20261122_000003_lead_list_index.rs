@@ -11,12 +11,20 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.create_index(index("leads", &["company_id", "id"], false)).await
+        manager
+            .create_index(index("leads", &["company_id", "id"], false))
+            .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager
-            .drop_index(Index::drop().name("idx_leads_company_id_id").table("leads").if_exists().take())
+            .drop_index(
+                Index::drop()
+                    .name("idx_leads_company_id_id")
+                    .table("leads")
+                    .if_exists()
+                    .to_owned(),
+            )
             .await
     }
 }

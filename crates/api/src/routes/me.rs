@@ -52,5 +52,8 @@ pub struct SessionCheck {
 #[utoipa::path(get, path = "/v1/session", tag = "identity", security(("bearer" = [])),
     responses((status = 200, body = SessionCheck), (status = 401, body = crate::problem::Problem)))]
 pub async fn session(caller: Authorized<AnyRole>) -> web::Json<SessionCheck> {
-    web::Json(SessionCheck { tenant_id: caller.tenant_id.to_string(), user_role: caller.role.to_string() })
+    web::Json(SessionCheck {
+        tenant_id: caller.tenant_id.to_string(),
+        user_role: caller.role.to_string(),
+    })
 }
