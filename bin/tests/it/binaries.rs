@@ -120,3 +120,45 @@ async fn otto_api_migrates_serves_and_stops_gracefully_on_sigterm() -> TestResul
     assert!(status.success(), "graceful stop must exit 0, got {status}");
     Ok(())
 }
+
+#[test]
+fn development_tokens_are_refused_in_production() -> TestResult {
+    let dir = scratch_dir()?;
+    let output = clean(API, &dir)
+        .env("ENVIRONMENT", "production")
+        .env(
+            "DATABASE_URL",
+            "postgres://postgres@127.0.0.1:5432/postgres",
+        )
+        .env("REDIS_URL", "redis://127.0.0.1:6379")
+        .args([
+            "token",
+            "--tenant",
+            "org_x",
+            "--user",
+            "user_x",
+            "--role",
+            "leadership",
+        ])
+        .output()?;
+    assert!(!output.status.success());
+    assert!(output.stdout.is_empty(), "no token may be printed");
+    let stderr = String::from_utf8(output.stderr)?;
+    assert_eq!(
+        stderr.trim(),
+        "otto-api token: development tokens are refused when ENVIRONMENT=production"
+    );
+
+    let output = clean(API, &dir)
+        .args([
+            "token", "--tenant", "org_x", "--user", "user_x", "--role", "rep",
+        ])
+        .output()?;
+    assert!(output.status.success());
+    assert_eq!(
+        String::from_utf8(output.stdout)?.trim().split('.').count(),
+        3,
+        "a JWT"
+    );
+    Ok(())
+}

@@ -242,3 +242,48 @@ async fn concurrent_patches_with_one_etag_let_exactly_one_through(db: TestDataba
     app.stop().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn company_numbers_are_normalised_and_unique_across_tenants() -> TestResult {
+    let app = TestApp::spawn(TestDatabase::postgres().await?, &[]).await?;
+    let first = app.token("org_n1", "user_1", Role::Leadership);
+    let second = app.token("org_n2", "user_2", Role::Leadership);
+    let body = json!({"name": "Acme HVAC", "time_zone": "America/Denver", "callrail_company_id": "COM123",
+        "twilio_numbers": ["(555) 000-1111", "+15550002222"]});
+    let response = app
+        .authed(Method::PATCH, "/v1/companies/org_n1", &first)
+        .json(&body)
+        .send()
+        .await?;
+    assert_eq!(response.status(), 200);
+    let company: Value = response.json().await?;
+    assert_eq!(
+        company,
+        json!({"id": "org_n1", "name": "Acme HVAC", "time_zone": "America/Denver", "callrail_company_id": "COM123",
+            "twilio_numbers": ["+15550001111", "+15550002222"], "lockdown_mode": false})
+    );
+    let steal = app
+        .authed(Method::PATCH, "/v1/companies/org_n2", &second)
+        .json(&json!({"twilio_numbers": ["+1 555 000 1111"]}))
+        .send()
+        .await?;
+    assert_eq!(steal.status(), 409, "a number maps to one company");
+    let bad_zone = app
+        .authed(Method::PATCH, "/v1/companies/org_n1", &first)
+        .json(&json!({"time_zone": "Mars"}))
+        .send()
+        .await?;
+    assert_eq!(bad_zone.status(), 422);
+    let unchanged: Value = app
+        .authed(Method::GET, "/v1/companies/org_n1", &first)
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(
+        unchanged["twilio_numbers"],
+        json!(["+15550001111", "+15550002222"])
+    );
+    app.stop().await;
+    Ok(())
+}

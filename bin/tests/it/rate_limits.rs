@@ -327,3 +327,44 @@ async fn public_routes_are_limited_per_client_ip() -> TestResult {
     app.stop().await;
     Ok(())
 }
+
+async fn expensive(_caller: otto_api::auth::Authorized<otto_api::auth::AnyRole>) -> HttpResponse {
+    HttpResponse::Ok().finish()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route_can_declare_its_own_per_user_budget() -> TestResult {
+    use otto_api::rate_limit::RouteLimit;
+    use otto_runtime::rate_config::Limit;
+    let db = TestDatabase::sqlite();
+    let ctx = AppContext::build(config(&db, &[]), CancellationToken::new()).await?;
+    let app = TestApp::start_with_routes(ctx, |cfg| {
+        cfg.service(
+            web::resource("/test/expensive")
+                .app_data(RouteLimit(Limit::per(2, Duration::from_secs(3600))))
+                .get(expensive),
+        );
+    })?;
+    let token = app.token("org_route", "user_route", Role::Rep);
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        statuses.push(
+            app.authed(Method::GET, "/test/expensive", &token)
+                .send()
+                .await?
+                .status()
+                .as_u16(),
+        );
+    }
+    assert_eq!(statuses, [200, 200, 429]);
+    assert_eq!(
+        app.authed(Method::GET, "/v1/me", &token)
+            .send()
+            .await?
+            .status(),
+        200,
+        "other routes keep the default budget"
+    );
+    app.stop().await;
+    Ok(())
+}
