@@ -18,6 +18,19 @@ fn clean(binary: &str, dir: &std::path::Path) -> Command {
     command
 }
 
+/// A clean command configured as a complete production deployment would be.
+fn production(binary: &str, dir: &std::path::Path) -> Command {
+    let mut command = clean(binary, dir);
+    command
+        .env("ENVIRONMENT", "production")
+        .env(
+            "DATABASE_URL",
+            "postgres://postgres@127.0.0.1:5432/postgres",
+        )
+        .env("REDIS_URL", "redis://127.0.0.1:6379");
+    command
+}
+
 fn scratch_dir() -> Result<std::path::PathBuf, std::io::Error> {
     let dir = std::env::temp_dir().join(format!("otto-bin-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir)?;
@@ -56,13 +69,7 @@ fn production_without_database_url_stops_with_one_clear_line() -> TestResult {
 #[test]
 fn production_with_a_placeholder_secret_refuses_to_start() -> TestResult {
     let dir = scratch_dir()?;
-    let output = clean(API, &dir)
-        .env("ENVIRONMENT", "production")
-        .env(
-            "DATABASE_URL",
-            "postgres://postgres@127.0.0.1:5432/postgres",
-        )
-        .env("REDIS_URL", "redis://127.0.0.1:6379")
+    let output = production(API, &dir)
         .env("TWILIO_AUTH_TOKEN", "your_twilio_auth_token")
         .output()?;
     assert!(!output.status.success());
@@ -124,13 +131,7 @@ async fn otto_api_migrates_serves_and_stops_gracefully_on_sigterm() -> TestResul
 #[test]
 fn development_tokens_are_refused_in_production() -> TestResult {
     let dir = scratch_dir()?;
-    let output = clean(API, &dir)
-        .env("ENVIRONMENT", "production")
-        .env(
-            "DATABASE_URL",
-            "postgres://postgres@127.0.0.1:5432/postgres",
-        )
-        .env("REDIS_URL", "redis://127.0.0.1:6379")
+    let output = production(API, &dir)
         .args([
             "token",
             "--tenant",

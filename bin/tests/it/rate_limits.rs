@@ -227,103 +227,78 @@ async fn public_route() -> HttpResponse {
     HttpResponse::Ok().finish()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn public_routes_are_limited_per_client_ip() -> TestResult {
-    let db = TestDatabase::sqlite();
-    let cfg = config(
-        &db,
-        &[
-            ("RATE_LIMIT_BURST", "3"),
-            ("RATE_LIMIT_PER_MINUTE", "1"),
-            ("TRUSTED_PROXIES", "127.0.0.1"),
-        ],
-    );
-    let ctx = AppContext::build(cfg, CancellationToken::new()).await?;
-    let app = TestApp::start_with_routes(ctx, |cfg| {
+/// An app with `/test/public` behind the per-IP limiter, configured by `vars`.
+async fn public_app(
+    db: &TestDatabase,
+    vars: &[(&str, &str)],
+) -> Result<TestApp, Box<dyn std::error::Error>> {
+    let ctx = AppContext::build(config(db, vars), CancellationToken::new()).await?;
+    TestApp::start_with_routes(ctx, |cfg| {
         cfg.service(
             web::resource("/test/public")
                 .wrap(from_fn(public_rate_limit))
                 .post(public_route),
         );
-    })?;
-    let send = |ip: &'static str| {
-        app.client
+    })
+}
+
+/// Statuses of successive POSTs to `/test/public`, each claiming to come from `forwarded_for`.
+async fn statuses(app: &TestApp, forwarded_for: &[&str]) -> Result<Vec<u16>, reqwest::Error> {
+    let mut out = Vec::new();
+    for ip in forwarded_for {
+        let response = app
+            .client
             .post(app.url("/test/public"))
-            .header("X-Forwarded-For", ip)
+            .header("X-Forwarded-For", *ip)
             .send()
-    };
-    let mut first = Vec::new();
-    for _ in 0..4 {
-        first.push(send("203.0.113.5").await?.status().as_u16());
+            .await?;
+        out.push(response.status().as_u16());
     }
-    assert_eq!(first, [200, 200, 200, 429]);
+    Ok(out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn public_routes_are_limited_per_client_ip() -> TestResult {
+    let db = TestDatabase::sqlite();
+    let behind_proxy = [
+        ("RATE_LIMIT_BURST", "3"),
+        ("RATE_LIMIT_PER_MINUTE", "1"),
+        ("TRUSTED_PROXIES", "127.0.0.1"),
+    ];
+    let app = public_app(&db, &behind_proxy).await?;
     assert_eq!(
-        send("198.51.100.7").await?.status(),
-        200,
+        statuses(&app, &["203.0.113.5"; 4]).await?,
+        [200, 200, 200, 429]
+    );
+    assert_eq!(
+        statuses(&app, &["198.51.100.7"]).await?,
+        [200],
         "another client has its own bucket"
     );
     app.stop().await;
 
-    // Not behind a trusted proxy: X-Forwarded-For is ignored, all share the peer's bucket;
-    // a whitelisted address is never limited.
-    let ctx = AppContext::build(
-        config(
-            &db,
-            &[("RATE_LIMIT_BURST", "2"), ("RATE_LIMIT_PER_MINUTE", "1")],
-        ),
-        CancellationToken::new(),
+    // Not behind a trusted proxy: X-Forwarded-For is ignored, all share the peer's bucket.
+    let app = public_app(
+        &db,
+        &[("RATE_LIMIT_BURST", "2"), ("RATE_LIMIT_PER_MINUTE", "1")],
     )
     .await?;
-    let app = TestApp::start_with_routes(ctx, |cfg| {
-        cfg.service(
-            web::resource("/test/public")
-                .wrap(from_fn(public_rate_limit))
-                .post(public_route),
-        );
-    })?;
-    let mut spoofed = Vec::new();
-    for ip in ["1.1.1.1", "2.2.2.2", "3.3.3.3"] {
-        spoofed.push(
-            app.client
-                .post(app.url("/test/public"))
-                .header("X-Forwarded-For", ip)
-                .send()
-                .await?
-                .status()
-                .as_u16(),
-        );
-    }
-    assert_eq!(spoofed, [200, 200, 429]);
+    assert_eq!(
+        statuses(&app, &["1.1.1.1", "2.2.2.2", "3.3.3.3"]).await?,
+        [200, 200, 429]
+    );
     app.stop().await;
 
-    let ctx = AppContext::build(
-        config(
-            &db,
-            &[
-                ("RATE_LIMIT_BURST", "1"),
-                ("RATE_LIMIT_WHITELIST_IPS", "127.0.0.0/8"),
-            ],
-        ),
-        CancellationToken::new(),
+    // A whitelisted address is never limited.
+    let app = public_app(
+        &db,
+        &[
+            ("RATE_LIMIT_BURST", "1"),
+            ("RATE_LIMIT_WHITELIST_IPS", "127.0.0.0/8"),
+        ],
     )
     .await?;
-    let app = TestApp::start_with_routes(ctx, |cfg| {
-        cfg.service(
-            web::resource("/test/public")
-                .wrap(from_fn(public_rate_limit))
-                .post(public_route),
-        );
-    })?;
-    for _ in 0..5 {
-        assert_eq!(
-            app.client
-                .post(app.url("/test/public"))
-                .send()
-                .await?
-                .status(),
-            200
-        );
-    }
+    assert_eq!(statuses(&app, &["9.9.9.9"; 5]).await?, [200; 5]);
     app.stop().await;
     Ok(())
 }

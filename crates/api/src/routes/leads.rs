@@ -57,21 +57,11 @@ impl From<lead::Model> for Lead {
     }
 }
 
+/// A lead's writable fields: all optional on create (status defaults to `new`), and on `PATCH`
+/// absent fields stay as they are.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct NewLead {
-    name: Option<String>,
-    phone: Option<String>,
-    email: Option<String>,
-    source: Option<String>,
-    status: Option<String>,
-    assigned_user_id: Option<String>,
-}
-
-/// Fields to change; absent fields stay as they are.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct LeadPatch {
+pub struct LeadFields {
     name: Option<String>,
     phone: Option<String>,
     email: Option<String>,
@@ -141,12 +131,12 @@ pub async fn list_leads(
     )))
 }
 
-#[utoipa::path(post, path = "/v1/leads", tag = "leads", security(("bearer" = [])), request_body = NewLead,
+#[utoipa::path(post, path = "/v1/leads", tag = "leads", security(("bearer" = [])), request_body = LeadFields,
     responses((status = 201, body = Lead), (status = 409, body = crate::problem::Problem), (status = 422, body = crate::problem::Problem)))]
 pub async fn create_lead(
     state: web::Data<ApiState>,
     caller: Authorized<Staff>,
-    body: web::Json<NewLead>,
+    body: web::Json<LeadFields>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let now = Utc::now();
@@ -203,7 +193,7 @@ pub async fn get_lead(
         .json(Lead::from(row)))
 }
 
-#[utoipa::path(patch, path = "/v1/leads/{id}", tag = "leads", security(("bearer" = [])), request_body = LeadPatch,
+#[utoipa::path(patch, path = "/v1/leads/{id}", tag = "leads", security(("bearer" = [])), request_body = LeadFields,
     params(("If-Match" = String, Header, description = "The lead's ETag, e.g. \"3\"")),
     responses((status = 200, body = Lead), (status = 404, body = crate::problem::Problem),
         (status = 412, body = crate::problem::Problem), (status = 428, body = crate::problem::Problem)))]
@@ -212,7 +202,7 @@ pub async fn patch_lead(
     caller: Authorized<AnyRole>,
     req: HttpRequest,
     id: web::Path<Uuid>,
-    body: web::Json<LeadPatch>,
+    body: web::Json<LeadFields>,
 ) -> Result<HttpResponse, ApiError> {
     let expected = if_match_version(&req)?;
     let body = body.into_inner();
@@ -281,7 +271,7 @@ pub async fn delete_lead(
 }
 
 /// The column writes a PATCH body asks for, each value validated.
-fn validated_changes(body: LeadPatch) -> Result<Vec<(lead::Column, Expr)>, ApiError> {
+fn validated_changes(body: LeadFields) -> Result<Vec<(lead::Column, Expr)>, ApiError> {
     let mut changes = Vec::new();
     if let Some(name) = clean_text("name", body.name)? {
         changes.push((lead::Column::Name, Expr::value(name)));
