@@ -67,6 +67,7 @@ async fn main() -> std::process::ExitCode {
         }
         Command::Token { .. } => Ok(()),
     };
+    otto_runtime::telemetry::otlp::shutdown();
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {

@@ -28,5 +28,6 @@ async fn main() -> std::process::ExitCode {
     let relay = ctx.spawn_outbox_relay();
     Scheduler::new(ctx.clone(), standard_schedule()).run().await;
     let _ = relay.await;
+    otto_runtime::telemetry::otlp::shutdown();
     std::process::ExitCode::SUCCESS
 }

@@ -80,6 +80,7 @@ async fn main() -> std::process::ExitCode {
         }
     };
     ctx.shutdown.cancel();
+    otto_runtime::telemetry::otlp::shutdown();
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {

@@ -67,6 +67,9 @@ pub async fn track_request(
         tenant_id = tracing::field::Empty,
         user_id = tracing::field::Empty,
     );
+    if let Some(traceparent) = req.headers().get(TRACEPARENT).and_then(|v| v.to_str().ok()) {
+        otto_runtime::telemetry::otlp::follow_traceparent(&span, traceparent);
+    }
     let started = Instant::now();
     let trace_id = context.trace_id.clone();
     let request_id = HeaderValue::from_str(trace_id.as_str()).ok();

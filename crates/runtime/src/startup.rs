@@ -17,15 +17,22 @@ pub fn config_or_exit() -> Config {
     }
 }
 
-/// Starts JSON logging for `service` and returns a token cancelled on SIGTERM/SIGINT.
+/// Starts JSON logging (and OTLP export when configured) for `service` and returns a token
+/// cancelled on SIGTERM/SIGINT. Call [`crate::telemetry::otlp::shutdown`] before exiting.
 pub fn init(service: Service, config: &Config) -> CancellationToken {
     install_crypto_provider();
-    telemetry::init(service, &config.log_level, config.redact_pii);
-    if config.otel_endpoint.is_some() {
-        tracing::warn!(
-            "OTEL_EXPORTER_OTLP_ENDPOINT is set but this build has no OTLP exporter; traces are not exported"
-        );
-    }
+    let otlp = config
+        .otel_endpoint
+        .as_ref()
+        .map(|endpoint| telemetry::OtlpSettings {
+            endpoint: endpoint.clone(),
+            service_name: match service {
+                Service::Api => config.otel_service_name_api.clone(),
+                Service::Worker => config.otel_service_name_worker.clone(),
+                Service::Scheduler => format!("{}-scheduler", config.otel_service_name_worker),
+            },
+        });
+    telemetry::init(service, &config.log_level, config.redact_pii, otlp);
     let token = CancellationToken::new();
     tokio::spawn(crate::shutdown::cancel_on_signal(token.clone()));
     token

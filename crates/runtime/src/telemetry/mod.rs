@@ -1,6 +1,7 @@
 //! Logs: one JSON object per line with the fields of SPEC section 5, PII masked by default.
 
 mod json_layer;
+pub mod otlp;
 pub mod redact;
 
 use std::io::Write;
@@ -53,14 +54,36 @@ impl LogSink {
     }
 }
 
-/// Installs the global subscriber: `level` is a `LOG_LEVEL` / `RUST_LOG`-style filter.
-/// Returns false when a subscriber was already installed (tests start many apps).
-pub fn init(service: Service, level: &str, redact_pii: bool) -> bool {
+/// Where spans are exported, when they are.
+#[derive(Debug, Clone)]
+pub struct OtlpSettings {
+    pub endpoint: String,
+    pub service_name: String,
+}
+
+/// Installs the global subscriber: `level` is a `LOG_LEVEL` / `RUST_LOG`-style filter; with
+/// `otlp`, spans are exported too. Returns false when a subscriber was already installed.
+pub fn init(service: Service, level: &str, redact_pii: bool, otlp: Option<OtlpSettings>) -> bool {
     let filter = EnvFilter::try_new(format!("{level},sqlx=warn,sea_orm=warn,actix_server=warn"))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::registry()
+    let provider = otlp.and_then(|settings| {
+        match otlp::provider(&settings.endpoint, &settings.service_name) {
+            Ok(provider) => Some(provider),
+            Err(err) => {
+                eprintln!("OTLP export disabled: {err}");
+                None
+            }
+        }
+    });
+    let export = provider.as_ref().map(otlp::layer);
+    let installed = tracing_subscriber::registry()
         .with(filter)
         .with(JsonLogLayer::new(service, redact_pii, LogSink::Stdout))
+        .with(export)
         .try_init()
-        .is_ok()
+        .is_ok();
+    if let Some(provider) = provider {
+        otlp::keep(provider);
+    }
+    installed
 }
