@@ -14,6 +14,7 @@ pub mod rate_limit;
 pub mod request_context;
 pub mod routes;
 pub mod state;
+pub mod webhooks;
 
 #[cfg(test)]
 mod http_tests;

@@ -1,0 +1,3 @@
+//! Provider webhooks (SPEC section 6).
+
+pub mod signature;
