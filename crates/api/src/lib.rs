@@ -161,6 +161,7 @@ fn routes_config(cfg: &mut web::ServiceConfig) {
     routes::ops::configure(cfg);
     routes::companies::configure(cfg);
     routes::leads::configure(cfg);
+    webhooks::configure(cfg);
     cfg.service(web::resource("/v1/me").get(routes::me::me))
         .service(web::resource("/v1/session").get(routes::me::session));
     cfg.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi::ApiDoc::openapi()))

@@ -5,6 +5,7 @@ pub mod connection;
 pub mod entities;
 pub mod errors;
 pub mod heartbeats;
+pub mod idempotency;
 pub mod job_store;
 pub mod outbox;
 pub mod schedule_runs;

@@ -117,6 +117,21 @@ pub struct Config {
     /// `ALLOWED_ORIGINS`: browser origins (with `*` wildcards) allowed by CORS and as `azp`.
     pub allowed_origins: Vec<String>,
     pub rate_limits: RateLimitConfig,
+    pub webhooks: WebhookSecrets,
+    /// Idempotency keys older than this many days are purged (`IDEMPOTENCY_TTL_DAYS`, 90).
+    pub idempotency_ttl_days: u32,
+}
+
+/// Secrets that authenticate provider webhooks. A provider whose secret is missing has its
+/// deliveries refused (401), except CallRail and Bland, which are verified only when set.
+#[derive(Debug, Clone, Default)]
+pub struct WebhookSecrets {
+    pub twilio_auth_token: Option<Secret>,
+    /// `CLERK_WEBHOOK_SECRET`: one or more `whsec_...` separated by commas or spaces (rotation).
+    pub clerk: Vec<Secret>,
+    pub uwc_hmac: Option<Secret>,
+    pub callrail: Option<Secret>,
+    pub bland: Option<Secret>,
 }
 
 /// Where session-token signing keys come from (SPEC section 2).
@@ -135,7 +150,7 @@ pub struct AuthConfig {
 }
 
 /// Variables whose value must be real (not a placeholder) wherever they are set.
-const CHECKED_SECRETS: [&str; 8] = [
+const CHECKED_SECRETS: [&str; 9] = [
     "DATABASE_URL",
     "REDIS_URL",
     "CLERK_SECRET_KEY",
@@ -144,6 +159,7 @@ const CHECKED_SECRETS: [&str; 8] = [
     "CALLRAIL_WEBHOOK_SECRET",
     "UWC_HMAC_SECRET",
     "UWC_API_KEY",
+    "BLAND_WEBHOOK_SECRET",
 ];
 
 impl Config {
@@ -219,7 +235,22 @@ impl Config {
                     ]
                 }
             });
+        let secret = |name: &str| get(name).filter(|v| !v.is_empty()).map(Secret);
+        let webhooks = WebhookSecrets {
+            twilio_auth_token: secret("TWILIO_AUTH_TOKEN"),
+            clerk: get("CLERK_WEBHOOK_SECRET")
+                .unwrap_or_default()
+                .split([',', ' '])
+                .filter(|v| !v.is_empty())
+                .map(|v| Secret(v.to_owned()))
+                .collect(),
+            uwc_hmac: secret("UWC_HMAC_SECRET"),
+            callrail: secret("CALLRAIL_WEBHOOK_SECRET"),
+            bland: secret("BLAND_WEBHOOK_SECRET"),
+        };
         Ok(Self {
+            webhooks,
+            idempotency_ttl_days: parse_or(&get, "IDEMPOTENCY_TTL_DAYS", 90)?,
             rate_limits: RateLimitConfig::from_lookup(&get)?,
             auth,
             allowed_origins,

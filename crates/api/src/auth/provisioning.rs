@@ -5,9 +5,9 @@
 use actix_web::HttpRequest;
 use chrono::Utc;
 use otto_db::entities::{audit_log, company, user};
-use otto_domain::Role;
+use otto_domain::{Role, TenantId};
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue::Set, EntityTrait};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait};
 
 use super::AuthUser;
 use crate::error::ApiError;
@@ -76,6 +76,35 @@ pub async fn ensure_known(state: &ApiState, member: &AuthUser) -> Result<(), Api
         }
         known.insert(key);
     }
+    Ok(())
+}
+
+/// Creates the tenant's company row (named after its id until Clerk tells its name) if absent.
+///
+/// # Errors
+/// On database failure.
+pub async fn provision_company(
+    conn: &impl ConnectionTrait,
+    tenant: &TenantId,
+) -> Result<(), sea_orm::DbErr> {
+    let now = Utc::now();
+    let new_company = company::ActiveModel {
+        id: Set(tenant.to_string()),
+        name: Set(tenant.to_string()),
+        time_zone: Set("UTC".to_owned()),
+        callrail_company_id: Set(None),
+        lockdown_mode: Set(false),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    company::Entity::insert(new_company)
+        .on_conflict(
+            OnConflict::column(company::Column::Id)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(conn)
+        .await?;
     Ok(())
 }
 

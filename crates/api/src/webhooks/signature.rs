@@ -23,7 +23,9 @@ pub enum SignatureError {
 }
 
 fn hmac_verify<M: Mac + KeyInit>(key: &[u8], parts: &[&[u8]], expected: &[u8]) -> bool {
-    let Ok(mut mac) = <M as KeyInit>::new_from_slice(key) else { return false };
+    let Ok(mut mac) = <M as KeyInit>::new_from_slice(key) else {
+        return false;
+    };
     for part in parts {
         mac.update(part);
     }
@@ -32,9 +34,16 @@ fn hmac_verify<M: Mac + KeyInit>(key: &[u8], parts: &[&[u8]], expected: &[u8]) -
 
 /// Twilio `X-Twilio-Signature`: base64 HMAC-SHA1 (auth token) of the full URL followed by every
 /// form parameter's name and value, sorted by name.
-pub fn twilio(auth_token: &str, url: &str, params: &[(String, String)], header: Option<&str>) -> Result<(), SignatureError> {
+pub fn twilio(
+    auth_token: &str,
+    url: &str,
+    params: &[(String, String)],
+    header: Option<&str>,
+) -> Result<(), SignatureError> {
     let header = header.ok_or(SignatureError::Missing)?;
-    let expected = STANDARD.decode(header.trim()).map_err(|_| SignatureError::Mismatch)?;
+    let expected = STANDARD
+        .decode(header.trim())
+        .map_err(|_| SignatureError::Mismatch)?;
     let mut sorted: Vec<&(String, String)> = params.iter().collect();
     sorted.sort();
     let mut signed = url.to_owned();
@@ -53,7 +62,14 @@ pub fn twilio(auth_token: &str, url: &str, params: &[(String, String)], header: 
 /// HMAC-SHA256 of `"{svix-id}.{svix-timestamp}.{body}"` keyed with the base64 part of a
 /// `whsec_...` secret. Any configured secret (old and new during a rotation) matching any entry
 /// passes, within 5 minutes of `now`.
-pub fn svix(secrets: &[String], id: Option<&str>, timestamp: Option<&str>, header: Option<&str>, body: &[u8], now: i64) -> Result<(), SignatureError> {
+pub fn svix(
+    secrets: &[String],
+    id: Option<&str>,
+    timestamp: Option<&str>,
+    header: Option<&str>,
+    body: &[u8],
+    now: i64,
+) -> Result<(), SignatureError> {
     let (Some(id), Some(timestamp), Some(header)) = (id, timestamp, header) else {
         return Err(SignatureError::Missing);
     };
@@ -65,8 +81,13 @@ pub fn svix(secrets: &[String], id: Option<&str>, timestamp: Option<&str>, heade
         .collect();
     let signed = [id.as_bytes(), b".", timestamp.as_bytes(), b".", body];
     for secret in secrets {
-        let Ok(key) = STANDARD.decode(secret.strip_prefix("whsec_").unwrap_or(secret)) else { continue };
-        if candidates.iter().any(|sig| hmac_verify::<Hmac<Sha256>>(&key, &signed, sig)) {
+        let Ok(key) = STANDARD.decode(secret.strip_prefix("whsec_").unwrap_or(secret)) else {
+            continue;
+        };
+        if candidates
+            .iter()
+            .any(|sig| hmac_verify::<Hmac<Sha256>>(&key, &signed, sig))
+        {
             return Ok(());
         }
     }
@@ -74,13 +95,23 @@ pub fn svix(secrets: &[String], id: Option<&str>, timestamp: Option<&str>, heade
 }
 
 /// UWC/Shunya: `X-UWC-Signature` = hex HMAC-SHA256 of `"{X-UWC-Timestamp}.{body}"`, 5-minute window.
-pub fn uwc(secret: &str, timestamp: Option<&str>, header: Option<&str>, body: &[u8], now: i64) -> Result<(), SignatureError> {
+pub fn uwc(
+    secret: &str,
+    timestamp: Option<&str>,
+    header: Option<&str>,
+    body: &[u8],
+    now: i64,
+) -> Result<(), SignatureError> {
     let (Some(timestamp), Some(header)) = (timestamp, header) else {
         return Err(SignatureError::Missing);
     };
     fresh(timestamp, now)?;
     let expected = hex(header.trim()).ok_or(SignatureError::Mismatch)?;
-    if hmac_verify::<Hmac<Sha256>>(secret.as_bytes(), &[timestamp.as_bytes(), b".", body], &expected) {
+    if hmac_verify::<Hmac<Sha256>>(
+        secret.as_bytes(),
+        &[timestamp.as_bytes(), b".", body],
+        &expected,
+    ) {
         Ok(())
     } else {
         Err(SignatureError::Mismatch)
@@ -89,35 +120,71 @@ pub fn uwc(secret: &str, timestamp: Option<&str>, header: Option<&str>, body: &[
 
 /// CallRail `Signature`: base64 HMAC-SHA1 of the body with the company's signing key.
 pub fn callrail(secret: &str, header: Option<&str>, body: &[u8]) -> Result<(), SignatureError> {
-    let expected = STANDARD.decode(header.ok_or(SignatureError::Missing)?.trim()).map_err(|_| SignatureError::Mismatch)?;
-    if hmac_verify::<Hmac<Sha1>>(secret.as_bytes(), &[body], &expected) { Ok(()) } else { Err(SignatureError::Mismatch) }
+    let expected = STANDARD
+        .decode(header.ok_or(SignatureError::Missing)?.trim())
+        .map_err(|_| SignatureError::Mismatch)?;
+    if hmac_verify::<Hmac<Sha1>>(secret.as_bytes(), &[body], &expected) {
+        Ok(())
+    } else {
+        Err(SignatureError::Mismatch)
+    }
 }
 
 /// Bland `X-Webhook-Signature`: hex HMAC-SHA256 of the body.
 pub fn bland(secret: &str, header: Option<&str>, body: &[u8]) -> Result<(), SignatureError> {
-    let expected = hex(header.ok_or(SignatureError::Missing)?.trim()).ok_or(SignatureError::Mismatch)?;
-    if hmac_verify::<Hmac<Sha256>>(secret.as_bytes(), &[body], &expected) { Ok(()) } else { Err(SignatureError::Mismatch) }
+    let expected =
+        hex(header.ok_or(SignatureError::Missing)?.trim()).ok_or(SignatureError::Mismatch)?;
+    if hmac_verify::<Hmac<Sha256>>(secret.as_bytes(), &[body], &expected) {
+        Ok(())
+    } else {
+        Err(SignatureError::Mismatch)
+    }
 }
 
 fn fresh(timestamp: &str, now: i64) -> Result<(), SignatureError> {
-    let at: i64 = timestamp.trim().parse().map_err(|_| SignatureError::Stale)?;
-    if (now - at).abs() <= TOLERANCE_SECONDS { Ok(()) } else { Err(SignatureError::Stale) }
+    let at: i64 = timestamp
+        .trim()
+        .parse()
+        .map_err(|_| SignatureError::Stale)?;
+    if (now - at).abs() <= TOLERANCE_SECONDS {
+        Ok(())
+    } else {
+        Err(SignatureError::Stale)
+    }
 }
 
 fn hex(text: &str) -> Option<Vec<u8>> {
     if text.len() % 2 != 0 {
         return None;
     }
-    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// Hex SHA-256 of `bytes` (body fingerprints in idempotency keys and output hashes).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Hex HMAC-SHA256, for signing outbound requests and tests' deliveries the way UWC does.
 pub fn hex_hmac_sha256(key: &[u8], parts: &[&[u8]]) -> String {
-    let Ok(mut mac) = <Hmac<Sha256> as KeyInit>::new_from_slice(key) else { return String::new() };
+    let Ok(mut mac) = <Hmac<Sha256> as KeyInit>::new_from_slice(key) else {
+        return String::new();
+    };
     for part in parts {
         mac.update(part);
     }
-    mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 #[cfg(test)]
@@ -130,7 +197,10 @@ mod tests {
     use super::*;
 
     fn vectors(name: &str) -> Value {
-        let path = format!("{}/../../../shared/test-vectors/{name}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/../../../shared/test-vectors/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
         let text = std::fs::read_to_string(&path).unwrap_or_default();
         serde_json::from_str(&text).unwrap_or(Value::Null)
     }
@@ -147,14 +217,31 @@ mod tests {
         for case in cases {
             let mut params: Vec<(String, String)> = case["params"]
                 .as_object()
-                .map(|o| o.iter().map(|(k, v)| (k.clone(), s(v).to_owned())).collect())
+                .map(|o| {
+                    o.iter()
+                        .map(|(k, v)| (k.clone(), s(v).to_owned()))
+                        .collect()
+                })
                 .unwrap_or_default();
-            let (token, url, sig) = (s(&case["auth_token"]), s(&case["url"]), s(&case["signature"]));
+            let (token, url, sig) = (
+                s(&case["auth_token"]),
+                s(&case["url"]),
+                s(&case["signature"]),
+            );
             assert_eq!(twilio(token, url, &params, Some(sig)), Ok(()), "{url}");
-            assert_eq!(twilio("wrong", url, &params, Some(sig)), Err(SignatureError::Mismatch));
+            assert_eq!(
+                twilio("wrong", url, &params, Some(sig)),
+                Err(SignatureError::Mismatch)
+            );
             params.push(("Extra".into(), "1".into()));
-            assert_eq!(twilio(token, url, &params, Some(sig)), Err(SignatureError::Mismatch));
-            assert_eq!(twilio(token, url, &params, None), Err(SignatureError::Missing));
+            assert_eq!(
+                twilio(token, url, &params, Some(sig)),
+                Err(SignatureError::Mismatch)
+            );
+            assert_eq!(
+                twilio(token, url, &params, None),
+                Err(SignatureError::Missing)
+            );
         }
     }
 
@@ -164,19 +251,57 @@ mod tests {
         let cases = cases["cases"].as_array().cloned().unwrap_or_default();
         assert!(cases.len() >= 2);
         for case in cases {
-            let (id, ts, body, sig) = (s(&case["svix_id"]), s(&case["svix_timestamp"]), s(&case["body"]), s(&case["svix_signature"]));
+            let (id, ts, body, sig) = (
+                s(&case["svix_id"]),
+                s(&case["svix_timestamp"]),
+                s(&case["body"]),
+                s(&case["svix_signature"]),
+            );
             let signed_at: i64 = ts.parse().unwrap_or_default();
             let secret = vec![s(&case["secret"]).to_owned()];
-            assert_eq!(svix(&secret, Some(id), Some(ts), Some(sig), body.as_bytes(), signed_at + 10), Ok(()));
+            assert_eq!(
+                svix(
+                    &secret,
+                    Some(id),
+                    Some(ts),
+                    Some(sig),
+                    body.as_bytes(),
+                    signed_at + 10
+                ),
+                Ok(())
+            );
             // Rotation: old and new secrets side by side, several signatures in one header.
             let rotated = vec!["whsec_bmV3LXNlY3JldA==".to_owned(), secret[0].clone()];
             let header = format!("v1,bm90LWl0 {sig}");
-            assert_eq!(svix(&rotated, Some(id), Some(ts), Some(&header), body.as_bytes(), signed_at), Ok(()));
+            assert_eq!(
+                svix(
+                    &rotated,
+                    Some(id),
+                    Some(ts),
+                    Some(&header),
+                    body.as_bytes(),
+                    signed_at
+                ),
+                Ok(())
+            );
             let tampered = format!("{body} ");
-            assert_eq!(svix(&secret, Some(id), Some(ts), Some(sig), tampered.as_bytes(), signed_at), Err(SignatureError::Mismatch));
+            assert_eq!(
+                svix(
+                    &secret,
+                    Some(id),
+                    Some(ts),
+                    Some(sig),
+                    tampered.as_bytes(),
+                    signed_at
+                ),
+                Err(SignatureError::Mismatch)
+            );
             // With the real clock the vectors (signed in the past) are outside the window.
             let now = chrono::Utc::now().timestamp();
-            assert_eq!(svix(&secret, Some(id), Some(ts), Some(sig), body.as_bytes(), now), Err(SignatureError::Stale));
+            assert_eq!(
+                svix(&secret, Some(id), Some(ts), Some(sig), body.as_bytes(), now),
+                Err(SignatureError::Stale)
+            );
         }
     }
 
@@ -184,24 +309,46 @@ mod tests {
     fn uwc_vector_verifies_within_its_window() {
         let cases = vectors("uwc.json");
         let case = &cases["cases"][0];
-        let (secret, ts, body, sig) = (s(&case["secret"]), s(&case["timestamp"]), s(&case["body"]), s(&case["signature"]));
+        let (secret, ts, body, sig) = (
+            s(&case["secret"]),
+            s(&case["timestamp"]),
+            s(&case["body"]),
+            s(&case["signature"]),
+        );
         let at: i64 = ts.parse().unwrap_or_default();
-        assert_eq!(uwc(secret, Some(ts), Some(sig), body.as_bytes(), at + 299), Ok(()));
-        assert_eq!(uwc(secret, Some(ts), Some(sig), body.as_bytes(), at + 301), Err(SignatureError::Stale));
-        assert_eq!(uwc("other", Some(ts), Some(sig), body.as_bytes(), at), Err(SignatureError::Mismatch));
-        assert_eq!(hex_hmac_sha256(secret.as_bytes(), &[ts.as_bytes(), b".", body.as_bytes()]), sig);
+        assert_eq!(
+            uwc(secret, Some(ts), Some(sig), body.as_bytes(), at + 299),
+            Ok(())
+        );
+        assert_eq!(
+            uwc(secret, Some(ts), Some(sig), body.as_bytes(), at + 301),
+            Err(SignatureError::Stale)
+        );
+        assert_eq!(
+            uwc("other", Some(ts), Some(sig), body.as_bytes(), at),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            hex_hmac_sha256(secret.as_bytes(), &[ts.as_bytes(), b".", body.as_bytes()]),
+            sig
+        );
     }
 
     #[test]
     fn callrail_and_bland_sign_the_body() {
         let body = br#"{"call_id":"c1"}"#;
         let b64 = {
-            let Ok(mut mac) = <Hmac<Sha1> as KeyInit>::new_from_slice(b"k") else { return };
+            let Ok(mut mac) = <Hmac<Sha1> as KeyInit>::new_from_slice(b"k") else {
+                return;
+            };
             mac.update(body);
             STANDARD.encode(mac.finalize().into_bytes())
         };
         assert_eq!(callrail("k", Some(&b64), body), Ok(()));
-        assert_eq!(callrail("k", Some(&b64), b"{}"), Err(SignatureError::Mismatch));
+        assert_eq!(
+            callrail("k", Some(&b64), b"{}"),
+            Err(SignatureError::Mismatch)
+        );
         let hex_sig = hex_hmac_sha256(b"k", &[body]);
         assert_eq!(bland("k", Some(&hex_sig), body), Ok(()));
         assert_eq!(bland("k", Some("zz"), body), Err(SignatureError::Mismatch));

@@ -1,0 +1,128 @@
+//! CallRail: `POST /webhooks/callrail/{pre-call,call-complete,call-modified}` (JSON).
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use async_trait::async_trait;
+use otto_domain::PhoneE164;
+use sea_orm::DatabaseTransaction;
+use serde_json::{Value, json};
+
+use super::pipeline::{DeliveryContext, Effects, Provider, deliver};
+use super::records::{CallFacts, lead_by_phone, upsert_call};
+use super::{json_body, signature, tenants, text_of};
+use crate::error::ApiError;
+use crate::state::ApiState;
+
+const EVENTS: [&str; 3] = ["pre-call", "call-complete", "call-modified"];
+
+struct CallRailCall {
+    event: String,
+    body: Value,
+    call_id: String,
+}
+
+pub async fn receive(
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+    event: String,
+    raw: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    if !EVENTS.contains(&event.as_str()) {
+        return Err(ApiError::NotFound);
+    }
+    if let Some(secret) = &state.ctx.config.webhooks.callrail {
+        let header = req.headers().get("signature").and_then(|v| v.to_str().ok());
+        signature::callrail(secret.expose(), header, &raw).map_err(super::refused)?;
+    }
+    let body = json_body(&raw)?;
+    let call = body.get("call").unwrap_or(&Value::Null);
+    let call_id = ["id"]
+        .iter()
+        .find_map(|k| text_of(call.get(*k)))
+        .or_else(|| {
+            ["call_id", "resource_id", "id"]
+                .iter()
+                .find_map(|k| text_of(body.get(*k)))
+        })
+        .ok_or_else(|| {
+            ApiError::validation(
+                "call_id",
+                "the delivery names no call (call.id, call_id, resource_id or id)",
+            )
+        })?;
+    let company = text_of(body.get("company_id"))
+        .ok_or_else(|| ApiError::validation("company_id", "is required"))?;
+    // A retry repeats the body; a new modification of the same call does not.
+    let external_id = match event.as_str() {
+        "call-modified" => format!("{event}:{call_id}:{}", signature::sha256_hex(&raw)),
+        _ => format!("{event}:{call_id}"),
+    };
+    let tenant = tenants::by_callrail_company(&state.ctx.db, &company).await?;
+    let delivery = CallRailCall {
+        event,
+        body,
+        call_id,
+    };
+    let outcome = deliver(&state, Provider::CallRail, &external_id, tenant, &delivery).await?;
+    Ok(outcome.json(Provider::CallRail))
+}
+
+#[async_trait(?Send)]
+impl Effects for CallRailCall {
+    async fn apply(
+        &self,
+        txn: &DatabaseTransaction,
+        ctx: &DeliveryContext<'_>,
+    ) -> Result<(), ApiError> {
+        let field = |name: &str| {
+            self.body
+                .get(name)
+                .or_else(|| self.body.get("call").and_then(|c| c.get(name)))
+        };
+        let phone = text_of(field("customer_phone_number"))
+            .and_then(|p| PhoneE164::try_from(p.as_str()).ok());
+        let name = text_of(field("customer_name"));
+        let lead_id = match &phone {
+            Some(phone) => {
+                Some(lead_by_phone(txn, &ctx.tenant, phone, name.as_deref(), "callrail").await?)
+            }
+            None => None,
+        };
+        let recording = text_of(field("recording")).filter(|r| r.starts_with("http"));
+        let facts = CallFacts {
+            provider: "callrail",
+            provider_call_id: self.call_id.clone(),
+            lead_id,
+            direction: text_of(field("direction")),
+            answered: field("answered").and_then(Value::as_bool),
+            duration_seconds: text_of(field("duration")).and_then(|d| d.parse().ok()),
+            recording_url: recording.clone(),
+            status: match self.event.as_str() {
+                "pre-call" => "in_progress",
+                "call-complete" => "completed",
+                _ => "modified",
+            }
+            .to_owned(),
+            started_at: text_of(field("start_time"))
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+                .map(|t| t.to_utc()),
+        };
+        let call = upsert_call(txn, &ctx.tenant, facts).await?;
+        let name = match self.event.as_str() {
+            "pre-call" => "telephony.call.received",
+            "call-complete" => "telephony.call.completed",
+            _ => "telephony.call.status",
+        };
+        let mut envelope = ctx.event(
+            name,
+            json!({ "call_id": call.id, "provider": "callrail", "status": call.status }),
+        );
+        if let Some(lead) = lead_id {
+            envelope = envelope.with_lead(lead);
+        }
+        ctx.emit(txn, envelope).await?;
+        if recording.is_some() && self.event != "pre-call" {
+            super::enqueue_transcription(txn, ctx, call.id).await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,136 @@
+//! Domain writes shared by the telephony providers: a lead found or created by phone, and a call
+//! created or updated by its provider id, both idempotent under concurrency.
+
+use chrono::{DateTime, Utc};
+use otto_db::entities::{call, lead};
+use otto_domain::{PhoneE164, TenantId};
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+use uuid::Uuid;
+
+/// The tenant's lead with `phone`, created (status `new`) if there is none yet.
+///
+/// # Errors
+/// On database failure.
+pub async fn lead_by_phone(
+    conn: &impl ConnectionTrait,
+    tenant: &TenantId,
+    phone: &PhoneE164,
+    name: Option<&str>,
+    source: &str,
+) -> Result<Uuid, DbErr> {
+    let now = Utc::now();
+    let row = lead::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        company_id: Set(tenant.to_string()),
+        name: Set(name.map(str::to_owned)),
+        phone: Set(Some(phone.to_string())),
+        email: Set(None),
+        source: Set(Some(source.to_owned())),
+        status: Set("new".to_owned()),
+        assigned_user_id: Set(None),
+        version: Set(1),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    lead::Entity::insert(row)
+        .on_conflict(
+            OnConflict::columns([lead::Column::CompanyId, lead::Column::Phone])
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(conn)
+        .await?;
+    lead::Entity::find()
+        .filter(lead::Column::CompanyId.eq(tenant.as_str()))
+        .filter(lead::Column::Phone.eq(phone.as_str()))
+        .one(conn)
+        .await?
+        .map(|l| l.id)
+        .ok_or_else(|| DbErr::RecordNotFound("lead just upserted".to_owned()))
+}
+
+/// What a provider tells about a call; `None` fields keep the stored value.
+#[derive(Debug, Default, Clone)]
+pub struct CallFacts {
+    pub provider: &'static str,
+    pub provider_call_id: String,
+    pub lead_id: Option<Uuid>,
+    pub direction: Option<String>,
+    pub answered: Option<bool>,
+    pub duration_seconds: Option<i32>,
+    pub recording_url: Option<String>,
+    pub status: String,
+    pub started_at: Option<DateTime<Utc>>,
+}
+
+/// Creates the call or merges `facts` into it (one row per provider call id per tenant).
+///
+/// # Errors
+/// On database failure.
+pub async fn upsert_call(
+    conn: &impl ConnectionTrait,
+    tenant: &TenantId,
+    facts: CallFacts,
+) -> Result<call::Model, DbErr> {
+    let now = Utc::now();
+    let row = call::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        company_id: Set(tenant.to_string()),
+        lead_id: Set(facts.lead_id),
+        provider: Set(facts.provider.to_owned()),
+        provider_call_id: Set(facts.provider_call_id.clone()),
+        direction: Set(facts.direction),
+        answered: Set(facts.answered),
+        duration_seconds: Set(facts.duration_seconds),
+        recording_url: Set(facts.recording_url),
+        transcript: Set(None),
+        analysis: Set(None),
+        booked: Set(false),
+        status: Set(facts.status),
+        started_at: Set(facts.started_at),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    let keep_known =
+        |column: &str| Expr::cust(format!("COALESCE(excluded.{column}, calls.{column})"));
+    let conflict = OnConflict::columns([
+        call::Column::CompanyId,
+        call::Column::Provider,
+        call::Column::ProviderCallId,
+    ])
+    .value(call::Column::LeadId, keep_known("lead_id"))
+    .value(call::Column::Direction, keep_known("direction"))
+    .value(call::Column::Answered, keep_known("answered"))
+    .value(
+        call::Column::DurationSeconds,
+        keep_known("duration_seconds"),
+    )
+    .value(call::Column::RecordingUrl, keep_known("recording_url"))
+    .value(call::Column::StartedAt, keep_known("started_at"))
+    .update_columns([call::Column::Status, call::Column::UpdatedAt])
+    .to_owned();
+    call::Entity::insert(row)
+        .on_conflict(conflict)
+        .exec_without_returning(conn)
+        .await?;
+    find_call(conn, tenant, facts.provider, &facts.provider_call_id)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("call just upserted".to_owned()))
+}
+
+/// # Errors
+/// On database failure.
+pub async fn find_call(
+    conn: &impl ConnectionTrait,
+    tenant: &TenantId,
+    provider: &str,
+    provider_call_id: &str,
+) -> Result<Option<call::Model>, DbErr> {
+    call::Entity::find()
+        .filter(call::Column::CompanyId.eq(tenant.as_str()))
+        .filter(call::Column::Provider.eq(provider))
+        .filter(call::Column::ProviderCallId.eq(provider_call_id))
+        .one(conn)
+        .await
+}

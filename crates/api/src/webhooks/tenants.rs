@@ -1,0 +1,73 @@
+//! Which tenant a delivery acts for, from the provider account's mapping. These run as system
+//! queries (outside any tenant scope): finding the tenant is their purpose.
+
+use otto_db::entities::{call, company, twilio_number, user};
+use otto_domain::TenantId;
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
+
+fn tenant(id: String) -> Option<TenantId> {
+    TenantId::try_from(id).ok()
+}
+
+/// # Errors
+/// On database failure.
+pub async fn by_callrail_company(
+    db: &DatabaseConnection,
+    callrail_id: &str,
+) -> Result<Option<TenantId>, DbErr> {
+    let found = company::Entity::find()
+        .filter(company::Column::CallrailCompanyId.eq(callrail_id))
+        .one(db)
+        .await?;
+    Ok(found.and_then(|c| tenant(c.id)))
+}
+
+/// # Errors
+/// On database failure.
+pub async fn by_twilio_number(
+    db: &DatabaseConnection,
+    phone: &str,
+) -> Result<Option<TenantId>, DbErr> {
+    let found = twilio_number::Entity::find_by_id(phone.to_owned())
+        .one(db)
+        .await?;
+    Ok(found.and_then(|n| tenant(n.company_id)))
+}
+
+/// The company with this id, if Otto knows it.
+///
+/// # Errors
+/// On database failure.
+pub async fn known_company(db: &DatabaseConnection, id: &str) -> Result<Option<TenantId>, DbErr> {
+    Ok(company::Entity::find_by_id(id.to_owned())
+        .one(db)
+        .await?
+        .and_then(|c| tenant(c.id)))
+}
+
+/// The tenant of a Twilio call Otto has already recorded.
+///
+/// # Errors
+/// On database failure.
+pub async fn by_twilio_call(
+    db: &DatabaseConnection,
+    call_sid: &str,
+) -> Result<Option<TenantId>, DbErr> {
+    let found = call::Entity::find()
+        .filter(call::Column::Provider.eq("twilio"))
+        .filter(call::Column::ProviderCallId.eq(call_sid))
+        .one(db)
+        .await?;
+    Ok(found.and_then(|c| tenant(c.company_id)))
+}
+
+/// The tenant of a known user.
+///
+/// # Errors
+/// On database failure.
+pub async fn by_user(db: &DatabaseConnection, user_id: &str) -> Result<Option<TenantId>, DbErr> {
+    Ok(user::Entity::find_by_id(user_id.to_owned())
+        .one(db)
+        .await?
+        .and_then(|u| tenant(u.company_id)))
+}

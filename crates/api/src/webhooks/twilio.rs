@@ -1,0 +1,252 @@
+//! Twilio: `POST /webhooks/twilio/{voice,sms,recording,status}` (form bodies, signed with
+//! `X-Twilio-Signature` over `PUBLIC_BASE_URL` + path). Voice and SMS answer TwiML.
+
+use std::collections::HashMap;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use async_trait::async_trait;
+use chrono::Utc;
+use otto_db::entities::message;
+use otto_domain::PhoneE164;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ActiveValue::Set, DatabaseTransaction, EntityTrait};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::pipeline::{DeliveryContext, Effects, Outcome, Provider, deliver};
+use super::records::{CallFacts, lead_by_phone, upsert_call};
+use super::{signature, tenants};
+use crate::error::ApiError;
+use crate::state::ApiState;
+
+const EMPTY_TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response/>"#;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Voice,
+    Sms,
+    Recording,
+    Status,
+}
+
+struct TwilioDelivery {
+    kind: Kind,
+    params: HashMap<String, String>,
+}
+
+pub async fn receive(
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+    kind: String,
+    raw: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let kind = match kind.as_str() {
+        "voice" => Kind::Voice,
+        "sms" => Kind::Sms,
+        "recording" => Kind::Recording,
+        "status" => Kind::Status,
+        _ => return Err(ApiError::NotFound),
+    };
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&raw)
+        .map_err(|_| ApiError::validation("body", "must be application/x-www-form-urlencoded"))?;
+    verify(&state, &req, &pairs)?;
+    let params: HashMap<String, String> = pairs.into_iter().collect();
+    let get = |name: &str| params.get(name).filter(|v| !v.is_empty()).cloned();
+    let required =
+        |name: &'static str| get(name).ok_or_else(|| ApiError::validation(name, "is required"));
+    let db = &state.ctx.db;
+    let (external_id, tenant) = match kind {
+        Kind::Voice => (
+            required("CallSid")?,
+            tenants::by_twilio_number(db, &normalise(&required("To")?)?).await?,
+        ),
+        Kind::Sms => (
+            required("MessageSid")?,
+            tenants::by_twilio_number(db, &normalise(&required("To")?)?).await?,
+        ),
+        Kind::Recording => {
+            let call_sid = required("CallSid")?;
+            (
+                required("RecordingSid")?,
+                tenants::by_twilio_call(db, &call_sid).await?,
+            )
+        }
+        Kind::Status => {
+            let call_sid = required("CallSid")?;
+            let status = required("CallStatus")?;
+            let tenant = match get("To") {
+                Some(to) => tenants::by_twilio_number(db, &normalise(&to)?).await?,
+                None => tenants::by_twilio_call(db, &call_sid).await?,
+            };
+            (format!("{call_sid}:{status}"), tenant)
+        }
+    };
+    let delivery = TwilioDelivery { kind, params };
+    let outcome = deliver(&state, Provider::Twilio, &external_id, tenant, &delivery).await?;
+    Ok(match kind {
+        Kind::Voice | Kind::Sms => HttpResponse::Ok()
+            .content_type("application/xml")
+            .body(EMPTY_TWIML),
+        Kind::Recording | Kind::Status => outcome_json(outcome),
+    })
+}
+
+fn outcome_json(outcome: Outcome) -> HttpResponse {
+    outcome.json(Provider::Twilio)
+}
+
+fn normalise(phone: &str) -> Result<String, ApiError> {
+    Ok(PhoneE164::try_from(phone)?.to_string())
+}
+
+/// Twilio signs the URL it called: our public base URL plus the path and query.
+fn verify(state: &ApiState, req: &HttpRequest, pairs: &[(String, String)]) -> Result<(), ApiError> {
+    let token = state
+        .ctx
+        .config
+        .webhooks
+        .twilio_auth_token
+        .as_ref()
+        .ok_or_else(|| super::refused(signature::SignatureError::NotConfigured))?;
+    let base = match &state.ctx.config.public_base_url {
+        Some(base) => base.trim_end_matches('/').to_owned(),
+        None => {
+            let info = req.connection_info();
+            format!("{}://{}", info.scheme(), info.host())
+        }
+    };
+    let url = match req.query_string() {
+        "" => format!("{base}{}", req.path()),
+        query => format!("{base}{}?{query}", req.path()),
+    };
+    let header = req
+        .headers()
+        .get("x-twilio-signature")
+        .and_then(|v| v.to_str().ok());
+    signature::twilio(token.expose(), &url, pairs, header).map_err(super::refused)
+}
+
+#[async_trait(?Send)]
+impl Effects for TwilioDelivery {
+    async fn apply(
+        &self,
+        txn: &DatabaseTransaction,
+        ctx: &DeliveryContext<'_>,
+    ) -> Result<(), ApiError> {
+        let get = |name: &str| self.params.get(name).filter(|v| !v.is_empty()).cloned();
+        let caller = get("From").and_then(|p| PhoneE164::try_from(p.as_str()).ok());
+        let lead_id = match (&caller, self.kind) {
+            (Some(phone), Kind::Voice | Kind::Sms) => {
+                Some(lead_by_phone(txn, &ctx.tenant, phone, None, "twilio").await?)
+            }
+            _ => None,
+        };
+        match self.kind {
+            Kind::Voice => {
+                let call = upsert_call(
+                    txn,
+                    &ctx.tenant,
+                    CallFacts {
+                        provider: "twilio",
+                        provider_call_id: get("CallSid").unwrap_or_default(),
+                        lead_id,
+                        direction: get("Direction"),
+                        status: get("CallStatus").unwrap_or_else(|| "ringing".to_owned()),
+                        started_at: Some(Utc::now()),
+                        ..CallFacts::default()
+                    },
+                )
+                .await?;
+                let mut event = ctx.event(
+                    "telephony.call.received",
+                    json!({ "call_id": call.id, "provider": "twilio", "status": call.status }),
+                );
+                if let Some(lead) = lead_id {
+                    event = event.with_lead(lead);
+                }
+                ctx.emit(txn, event).await
+            }
+            Kind::Sms => {
+                let now = Utc::now();
+                let row = message::ActiveModel {
+                    id: Set(Uuid::now_v7()),
+                    company_id: Set(ctx.tenant.to_string()),
+                    lead_id: Set(lead_id),
+                    direction: Set("inbound".to_owned()),
+                    from_number: Set(get("From").unwrap_or_default()),
+                    to_number: Set(get("To").unwrap_or_default()),
+                    body: Set(get("Body").unwrap_or_default()),
+                    provider: Set("twilio".to_owned()),
+                    provider_sid: Set(get("MessageSid")),
+                    status: Set("received".to_owned()),
+                    created_at: Set(now),
+                    updated_at: Set(now),
+                };
+                message::Entity::insert(row)
+                    .on_conflict(
+                        OnConflict::columns([
+                            message::Column::Provider,
+                            message::Column::ProviderSid,
+                        ])
+                        .do_nothing()
+                        .to_owned(),
+                    )
+                    .exec_without_returning(txn)
+                    .await?;
+                let mut event = ctx.event(
+                    "telephony.sms.received",
+                    json!({ "message_sid": get("MessageSid"), "provider": "twilio" }),
+                );
+                if let Some(lead) = lead_id {
+                    event = event.with_lead(lead);
+                }
+                ctx.emit(txn, event).await
+            }
+            Kind::Recording => {
+                let call = upsert_call(
+                    txn,
+                    &ctx.tenant,
+                    CallFacts {
+                        provider: "twilio",
+                        provider_call_id: get("CallSid").unwrap_or_default(),
+                        recording_url: get("RecordingUrl"),
+                        duration_seconds: get("RecordingDuration").and_then(|d| d.parse().ok()),
+                        status: "recorded".to_owned(),
+                        ..CallFacts::default()
+                    },
+                )
+                .await?;
+                super::enqueue_transcription(txn, ctx, call.id).await
+            }
+            Kind::Status => {
+                let status = get("CallStatus").unwrap_or_default();
+                let call = upsert_call(
+                    txn,
+                    &ctx.tenant,
+                    CallFacts {
+                        provider: "twilio",
+                        provider_call_id: get("CallSid").unwrap_or_default(),
+                        duration_seconds: get("CallDuration").and_then(|d| d.parse().ok()),
+                        answered: (status == "completed").then_some(true),
+                        status: status.clone(),
+                        ..CallFacts::default()
+                    },
+                )
+                .await?;
+                let name = if status == "completed" {
+                    "telephony.call.completed"
+                } else {
+                    "telephony.call.status"
+                };
+                ctx.emit(
+                    txn,
+                    ctx.event(
+                        name,
+                        json!({ "call_id": call.id, "provider": "twilio", "status": status }),
+                    ),
+                )
+                .await
+            }
+        }
+    }
+}
