@@ -33,3 +33,4 @@ mod ops;
 mod outbox;
 mod rate_limits;
 mod storage;
+mod webhooks;

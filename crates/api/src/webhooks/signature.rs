@@ -163,6 +163,59 @@ fn hex(text: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
+/// The signatures providers put on their deliveries, for `otto-api replay-webhook` and tests.
+pub mod sign {
+    use super::*;
+
+    fn mac<M: Mac + KeyInit>(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+        let Ok(mut mac) = <M as KeyInit>::new_from_slice(key) else {
+            return Vec::new();
+        };
+        for part in parts {
+            mac.update(part);
+        }
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    pub fn twilio(auth_token: &str, url: &str, params: &[(String, String)]) -> String {
+        let mut sorted: Vec<&(String, String)> = params.iter().collect();
+        sorted.sort();
+        let signed: String = std::iter::once(url.to_owned())
+            .chain(sorted.iter().map(|(k, v)| format!("{k}{v}")))
+            .collect();
+        STANDARD.encode(mac::<Hmac<Sha1>>(
+            auth_token.as_bytes(),
+            &[signed.as_bytes()],
+        ))
+    }
+
+    /// The `svix-signature` header value (`v1,<base64>`).
+    pub fn svix(secret: &str, id: &str, timestamp: &str, body: &[u8]) -> String {
+        let key = STANDARD
+            .decode(secret.strip_prefix("whsec_").unwrap_or(secret))
+            .unwrap_or_default();
+        format!(
+            "v1,{}",
+            STANDARD.encode(mac::<Hmac<Sha256>>(
+                &key,
+                &[id.as_bytes(), b".", timestamp.as_bytes(), b".", body]
+            ))
+        )
+    }
+
+    pub fn uwc(secret: &str, timestamp: &str, body: &[u8]) -> String {
+        hex_hmac_sha256(secret.as_bytes(), &[timestamp.as_bytes(), b".", body])
+    }
+
+    pub fn callrail(secret: &str, body: &[u8]) -> String {
+        STANDARD.encode(mac::<Hmac<Sha1>>(secret.as_bytes(), &[body]))
+    }
+
+    pub fn bland(secret: &str, body: &[u8]) -> String {
+        hex_hmac_sha256(secret.as_bytes(), &[body])
+    }
+}
+
 /// Hex SHA-256 of `bytes` (body fingerprints in idempotency keys and output hashes).
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
