@@ -154,7 +154,7 @@ fn fresh(timestamp: &str, now: i64) -> Result<(), SignatureError> {
 }
 
 fn hex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     (0..text.len())
