@@ -15,7 +15,8 @@ use crate::helpers::{TestDatabase, TestResult, config, eventually, redis_prefix,
 
 on_both_databases!(
     database_queue_honours_the_queue_contract,
-    a_slot_fires_once_with_two_schedulers
+    a_slot_fires_once_with_two_schedulers,
+    expired_idempotency_keys_are_purged,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -263,6 +264,32 @@ async fn a_slot_fires_once_with_two_schedulers(db: TestDatabase) -> TestResult {
         lengths.get("default").copied(),
         Some(standard_schedule().len() as u64)
     );
+    ctx.db.clone().close().await?;
+    Ok(())
+}
+
+async fn expired_idempotency_keys_are_purged(db: TestDatabase) -> TestResult {
+    use otto_db::entities::idempotency_key;
+    use otto_worker::maintenance::PurgeIdempotencyKeys;
+    use sea_orm::{ActiveValue::Set, EntityTrait};
+    let ctx = AppContext::build(config(&db, &[("IDEMPOTENCY_TTL_DAYS", "90")]), CancellationToken::new()).await?;
+    for (external_id, age_days) in [("old", 91), ("recent", 89)] {
+        let at = chrono::Utc::now() - chrono::Duration::days(age_days);
+        let key = idempotency_key::ActiveModel {
+            provider: Set("twilio".to_owned()),
+            external_id: Set(external_id.to_owned()),
+            tenant_id: Set(None),
+            status: Set("processed".to_owned()),
+            first_processed_at: Set(at),
+            last_seen_at: Set(at),
+            attempts: Set(1),
+            ..Default::default()
+        };
+        idempotency_key::Entity::insert(key).exec_without_returning(&ctx.db).await?;
+    }
+    PurgeIdempotencyKeys.run(&json!({}), &ctx).await?;
+    let left: Vec<String> = idempotency_key::Entity::find().all(&ctx.db).await?.into_iter().map(|k| k.external_id).collect();
+    assert_eq!(left, ["recent"]);
     ctx.db.clone().close().await?;
     Ok(())
 }

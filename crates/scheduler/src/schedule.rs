@@ -30,8 +30,8 @@ impl Schedule {
     }
 }
 
-/// The schedule in one table. Issue-specific jobs (transcriptions, Shunya polling, reports,
-/// idempotency purge) join it as their features land.
+/// The schedule in one table. Issue-specific jobs (transcriptions, Shunya polling, reports)
+/// join it as their features land.
 pub fn standard_schedule() -> Vec<Schedule> {
     vec![
         Schedule {
@@ -46,6 +46,13 @@ pub fn standard_schedule() -> Vec<Schedule> {
             period: Duration::hours(1),
             offset: Duration::zero(),
             job_name: maintenance::PURGE_HEARTBEATS,
+            queue: Queue::Default,
+        },
+        Schedule {
+            name: "purge-idempotency-keys",
+            period: Duration::days(1),
+            offset: Duration::hours(2),
+            job_name: maintenance::PURGE_IDEMPOTENCY_KEYS,
             queue: Queue::Default,
         },
         Schedule {
@@ -76,7 +83,7 @@ mod tests {
                 .single()
                 .ok_or("date")?
         );
-        let daily_at_3 = &standard_schedule()[2];
+        let daily_at_3 = standard_schedule().into_iter().find(|s| s.name == "purge-old-schedule-slots").ok_or("schedule")?;
         assert_eq!(
             daily_at_3.slot(now),
             Utc.with_ymd_and_hms(2026, 11, 21, 3, 0, 0)

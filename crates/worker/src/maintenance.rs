@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use chrono::{Duration, Utc};
-use otto_db::{heartbeats, outbox, schedule_runs};
+use otto_db::{heartbeats, idempotency, outbox, schedule_runs};
 use otto_runtime::AppContext;
 use serde_json::Value;
 
@@ -12,6 +12,7 @@ use crate::{JobError, JobHandler, Registry};
 pub const PURGE_OUTBOX: &str = "maintenance.purge_outbox";
 pub const PURGE_HEARTBEATS: &str = "maintenance.purge_heartbeats";
 pub const PURGE_SCHEDULE_RUNS: &str = "maintenance.purge_schedule_runs";
+pub const PURGE_IDEMPOTENCY_KEYS: &str = "maintenance.purge_idempotency_keys";
 
 /// Sent events are kept a week for inspection.
 const OUTBOX_RETENTION_DAYS: i64 = 7;
@@ -23,7 +24,8 @@ pub fn register(registry: &mut Registry) {
     registry
         .register(PURGE_OUTBOX, PurgeOutbox)
         .register(PURGE_HEARTBEATS, PurgeHeartbeats)
-        .register(PURGE_SCHEDULE_RUNS, PurgeScheduleRuns);
+        .register(PURGE_SCHEDULE_RUNS, PurgeScheduleRuns)
+        .register(PURGE_IDEMPOTENCY_KEYS, PurgeIdempotencyKeys);
 }
 
 pub struct PurgeOutbox;
@@ -59,6 +61,21 @@ impl JobHandler for PurgeScheduleRuns {
         let cutoff = Utc::now() - Duration::days(SCHEDULE_RUN_RETENTION_DAYS);
         let purged = schedule_runs::purge_before(&ctx.db, cutoff).await?;
         tracing::info!(purged, "purged old schedule slots");
+        Ok(())
+    }
+}
+
+/// Webhook idempotency keys older than `IDEMPOTENCY_TTL_DAYS` (90): providers stop retrying
+/// long before that.
+pub struct PurgeIdempotencyKeys;
+
+#[async_trait]
+impl JobHandler for PurgeIdempotencyKeys {
+    async fn run(&self, _payload: &Value, ctx: &AppContext) -> Result<(), JobError> {
+        let cutoff = Utc::now() - Duration::days(i64::from(ctx.config.idempotency_ttl_days));
+        let purged = idempotency::purge_before(&ctx.db, cutoff).await?;
+        metrics::counter!("webhook_idempotency_purged_total").increment(purged);
+        tracing::info!(purged, "purged expired webhook idempotency keys");
         Ok(())
     }
 }
