@@ -1,5 +1,7 @@
 //! `otto-api`: the HTTP server (and, with nothing configured, the whole product).
 
+mod replay;
+
 use clap::{Parser, Subcommand};
 use otto_api::Application;
 use otto_api::auth::dev_token;
@@ -37,6 +39,8 @@ enum Command {
         #[arg(long, default_value_t = 12)]
         ttl_hours: u64,
     },
+    /// Sign a sample provider delivery with this deployment's secrets and send it.
+    ReplayWebhook(replay::Replay),
 }
 
 #[tokio::main]
@@ -53,6 +57,16 @@ async fn main() -> std::process::ExitCode {
     {
         return print_token(&config, tenant, user, role, *ttl_hours);
     }
+    if let Command::ReplayWebhook(replay) = command {
+        otto_runtime::startup::install_crypto_provider();
+        return match replay::run(&config, replay).await {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("otto-api replay-webhook: {err}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     let result = match command {
         Command::Serve => {
             let shutdown = startup::init(Service::Api, &config);
@@ -65,7 +79,7 @@ async fn main() -> std::process::ExitCode {
                 tracing::info!("migrations applied");
             })
         }
-        Command::Token { .. } => Ok(()),
+        Command::Token { .. } | Command::ReplayWebhook(_) => Ok(()),
     };
     otto_runtime::telemetry::otlp::shutdown();
     match result {

@@ -272,7 +272,11 @@ async fn expired_idempotency_keys_are_purged(db: TestDatabase) -> TestResult {
     use otto_db::entities::idempotency_key;
     use otto_worker::maintenance::PurgeIdempotencyKeys;
     use sea_orm::{ActiveValue::Set, EntityTrait};
-    let ctx = AppContext::build(config(&db, &[("IDEMPOTENCY_TTL_DAYS", "90")]), CancellationToken::new()).await?;
+    let ctx = AppContext::build(
+        config(&db, &[("IDEMPOTENCY_TTL_DAYS", "90")]),
+        CancellationToken::new(),
+    )
+    .await?;
     for (external_id, age_days) in [("old", 91), ("recent", 89)] {
         let at = chrono::Utc::now() - chrono::Duration::days(age_days);
         let key = idempotency_key::ActiveModel {
@@ -285,10 +289,17 @@ async fn expired_idempotency_keys_are_purged(db: TestDatabase) -> TestResult {
             attempts: Set(1),
             ..Default::default()
         };
-        idempotency_key::Entity::insert(key).exec_without_returning(&ctx.db).await?;
+        idempotency_key::Entity::insert(key)
+            .exec_without_returning(&ctx.db)
+            .await?;
     }
     PurgeIdempotencyKeys.run(&json!({}), &ctx).await?;
-    let left: Vec<String> = idempotency_key::Entity::find().all(&ctx.db).await?.into_iter().map(|k| k.external_id).collect();
+    let left: Vec<String> = idempotency_key::Entity::find()
+        .all(&ctx.db)
+        .await?
+        .into_iter()
+        .map(|k| k.external_id)
+        .collect();
     assert_eq!(left, ["recent"]);
     ctx.db.clone().close().await?;
     Ok(())

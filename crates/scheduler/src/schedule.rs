@@ -83,7 +83,10 @@ mod tests {
                 .single()
                 .ok_or("date")?
         );
-        let daily_at_3 = standard_schedule().into_iter().find(|s| s.name == "purge-old-schedule-slots").ok_or("schedule")?;
+        let daily_at_3 = standard_schedule()
+            .into_iter()
+            .find(|s| s.name == "purge-old-schedule-slots")
+            .ok_or("schedule")?;
         assert_eq!(
             daily_at_3.slot(now),
             Utc.with_ymd_and_hms(2026, 11, 21, 3, 0, 0)
