@@ -29,6 +29,38 @@ pub async fn record<C: ConnectionTrait>(conn: &C, envelope: &EventEnvelope) -> R
     Ok(Entity::insert(row).exec(conn).await?.last_insert_id)
 }
 
+/// Records several events with one statement (a delivery's events, say).
+///
+/// # Errors
+/// On database failure.
+pub async fn record_all<C: ConnectionTrait>(
+    conn: &C,
+    envelopes: &[EventEnvelope],
+) -> Result<(), DbErr> {
+    let now = Utc::now();
+    let rows = envelopes
+        .iter()
+        .map(|envelope| {
+            let json = serde_json::to_string(envelope).map_err(|e| DbErr::Json(e.to_string()))?;
+            Ok(outbox_event::ActiveModel {
+                tenant_id: Set(envelope.tenant_id.to_string()),
+                event: Set(envelope.event.clone()),
+                envelope: Set(json),
+                created_at: Set(now),
+                published_at: Set(None),
+                ..Default::default()
+            })
+        })
+        .collect::<Result<Vec<_>, DbErr>>()?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    Entity::insert_many(rows)
+        .exec_without_returning(conn)
+        .await?;
+    Ok(())
+}
+
 /// Up to `limit` unpublished events, oldest first. Inside a transaction on PostgreSQL the rows
 /// are locked and rows locked by another relay are skipped, so two replicas never send the
 /// same batch.

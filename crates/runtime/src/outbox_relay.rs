@@ -14,6 +14,9 @@ use tokio_util::sync::CancellationToken;
 use crate::event_bus::{BusError, EventBus};
 
 const BATCH: u64 = 200;
+/// After a wake-up the relay waits this long so commits arriving together go out as one batch
+/// (one relay transaction, one fsync, instead of one per event).
+const GATHER: Duration = Duration::from_millis(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum RelayError {
@@ -55,7 +58,7 @@ impl OutboxRelay {
             }
             tokio::select! {
                 () = shutdown.cancelled() => break,
-                () = self.wake.notified() => {}
+                () = self.wake.notified() => tokio::time::sleep(GATHER).await,
                 () = tokio::time::sleep(self.poll_interval) => {}
             }
         }

@@ -84,13 +84,10 @@ impl Effects for BlandCall {
         } else {
             "telephony.call.status"
         };
-        ctx.emit(
-            txn,
-            ctx.event(
-                name,
-                json!({ "call_id": call.id, "provider": "bland", "status": status }),
-            ),
-        )
-        .await
+        ctx.emit(ctx.event(
+            name,
+            json!({ "call_id": call.id, "provider": "bland", "status": status }),
+        ));
+        Ok(())
     }
 }

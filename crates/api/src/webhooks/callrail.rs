@@ -119,7 +119,7 @@ impl Effects for CallRailCall {
         if let Some(lead) = lead_id {
             envelope = envelope.with_lead(lead);
         }
-        ctx.emit(txn, envelope).await?;
+        ctx.emit(envelope);
         if recording.is_some() && self.event != "pre-call" {
             super::enqueue_transcription(txn, ctx, call.id).await?;
         }

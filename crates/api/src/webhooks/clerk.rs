@@ -59,11 +59,10 @@ pub async fn receive(
     let db = &state.ctx.db;
     let tenant = match kind.as_str() {
         "organization.created" | "organization.updated" => {
-            text_of(data.get("id")).and_then(|id| otto_domain::TenantId::try_from(id).ok())
+            text_of(data.get("id")).and_then(|id| tenants::Tenant::new(id))
         }
         "organizationMembership.created" | "organizationMembership.updated" => {
-            text_of(data.pointer("/organization/id"))
-                .and_then(|id| otto_domain::TenantId::try_from(id).ok())
+            text_of(data.pointer("/organization/id")).and_then(|id| tenants::Tenant::new(id))
         }
         "user.created" | "user.updated" => match text_of(data.get("id")) {
             Some(id) => tenants::by_user(db, &id).await?,
@@ -149,11 +148,10 @@ impl Effects for ClerkEvent {
                     "identity.user.updated"
                 };
                 ctx.emit(
-                    txn,
                     ctx.event(event, json!({ "user_id": user_id, "role": role }))
                         .with_user(user_id),
-                )
-                .await
+                );
+                Ok(())
             }
             "user.created" | "user.updated" => {
                 let user_id = text_of(self.data.get("id")).unwrap_or_default();
@@ -186,7 +184,8 @@ impl Effects for ClerkEvent {
                 if let Ok(user) = UserId::try_from(user_id) {
                     envelope = envelope.with_user(user);
                 }
-                ctx.emit(txn, envelope).await
+                ctx.emit(envelope);
+                Ok(())
             }
             _ => Ok(()),
         }

@@ -3,6 +3,8 @@
 //! records the events; a duplicate only touches its key; a failure rolls everything back and
 //! leaves the key free for the provider's retry.
 
+use std::cell::RefCell;
+
 use actix_web::HttpResponse;
 use async_trait::async_trait;
 use otto_db::idempotency;
@@ -10,6 +12,7 @@ use otto_domain::{EventEnvelope, TenantId, TraceId};
 use sea_orm::{DatabaseTransaction, TransactionTrait};
 use serde_json::{Value, json};
 
+use super::tenants::Tenant;
 use crate::auth::lockdown::ensure_unlocked;
 use crate::error::ApiError;
 use crate::request_context::RequestContext;
@@ -65,20 +68,14 @@ pub struct DeliveryContext<'a> {
     pub trace: TraceId,
     pub provider: Provider,
     pub external_id: &'a str,
+    /// Events of this delivery, written to the outbox in one statement before commit.
+    events: RefCell<Vec<EventEnvelope>>,
 }
 
 impl DeliveryContext<'_> {
-    /// Records `event` for `txn` to publish after commit.
-    ///
-    /// # Errors
-    /// On database failure.
-    pub async fn emit(
-        &self,
-        txn: &DatabaseTransaction,
-        envelope: EventEnvelope,
-    ) -> Result<(), ApiError> {
-        otto_db::outbox::record(txn, &envelope).await?;
-        Ok(())
+    /// Adds `envelope` to the events the delivery's transaction records.
+    pub fn emit(&self, envelope: EventEnvelope) {
+        self.events.borrow_mut().push(envelope);
     }
 
     pub fn event(&self, name: &str, data: Value) -> EventEnvelope {
@@ -105,14 +102,18 @@ pub async fn deliver(
     state: &ApiState,
     provider: Provider,
     external_id: &str,
-    tenant: Option<TenantId>,
+    tenant: Option<Tenant>,
     effects: &dyn Effects,
 ) -> Result<Outcome, ApiError> {
-    let Some(tenant) = tenant else {
+    let Some(Tenant { id: tenant, locked }) = tenant else {
         log_delivery(provider, external_id, None, Outcome::UnknownTenant);
         return Ok(Outcome::UnknownTenant);
     };
-    ensure_unlocked(&state.ctx.db, &tenant).await?;
+    match locked {
+        Some(true) => return Err(ApiError::Locked),
+        Some(false) => {}
+        None => ensure_unlocked(&state.ctx.db, &tenant).await?,
+    }
     let trace = RequestContext::current()
         .map(|c| c.trace_id)
         .unwrap_or_else(TraceId::generate);
@@ -134,6 +135,7 @@ pub async fn deliver(
         trace,
         provider,
         external_id,
+        events: RefCell::new(Vec::new()),
     };
     let applied = async {
         effects.apply(&txn, &ctx).await?;
@@ -141,7 +143,11 @@ pub async fn deliver(
             "system.webhook.processed",
             json!({ "provider": provider.as_str(), "external_id": external_id }),
         );
-        ctx.emit(&txn, processed).await
+        ctx.emit(processed);
+        let events = ctx.events.take();
+        otto_db::outbox::record_all(&txn, &events)
+            .await
+            .map_err(ApiError::from)
     }
     .await;
     if let Err(err) = applied {

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use otto_db::entities::{call, lead};
 use otto_domain::{PhoneE164, TenantId};
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait};
 use uuid::Uuid;
 
 /// The tenant's lead with `phone`, created (status `new`) if there is none yet.
@@ -33,21 +33,15 @@ pub async fn lead_by_phone(
         created_at: Set(now),
         updated_at: Set(now),
     };
-    lead::Entity::insert(row)
-        .on_conflict(
-            OnConflict::columns([lead::Column::CompanyId, lead::Column::Phone])
-                .do_nothing()
-                .to_owned(),
-        )
-        .exec_without_returning(conn)
+    // A no-op update on conflict makes the existing row come back in the same statement.
+    let conflict = OnConflict::columns([lead::Column::CompanyId, lead::Column::Phone])
+        .value(lead::Column::CompanyId, Expr::cust("leads.company_id"))
+        .to_owned();
+    let lead = lead::Entity::insert(row)
+        .on_conflict(conflict)
+        .exec_with_returning(conn)
         .await?;
-    lead::Entity::find()
-        .filter(lead::Column::CompanyId.eq(tenant.as_str()))
-        .filter(lead::Column::Phone.eq(phone.as_str()))
-        .one(conn)
-        .await?
-        .map(|l| l.id)
-        .ok_or_else(|| DbErr::RecordNotFound("lead just upserted".to_owned()))
+    Ok(lead.id)
 }
 
 /// What a provider tells about a call; `None` fields keep the stored value.
@@ -112,25 +106,6 @@ pub async fn upsert_call(
     .to_owned();
     call::Entity::insert(row)
         .on_conflict(conflict)
-        .exec_without_returning(conn)
-        .await?;
-    find_call(conn, tenant, facts.provider, &facts.provider_call_id)
-        .await?
-        .ok_or_else(|| DbErr::RecordNotFound("call just upserted".to_owned()))
-}
-
-/// # Errors
-/// On database failure.
-pub async fn find_call(
-    conn: &impl ConnectionTrait,
-    tenant: &TenantId,
-    provider: &str,
-    provider_call_id: &str,
-) -> Result<Option<call::Model>, DbErr> {
-    call::Entity::find()
-        .filter(call::Column::CompanyId.eq(tenant.as_str()))
-        .filter(call::Column::Provider.eq(provider))
-        .filter(call::Column::ProviderCallId.eq(provider_call_id))
-        .one(conn)
+        .exec_with_returning(conn)
         .await
 }

@@ -5,8 +5,32 @@ use otto_db::entities::{call, company, twilio_number, user};
 use otto_domain::TenantId;
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 
-fn tenant(id: String) -> Option<TenantId> {
-    TenantId::try_from(id).ok()
+/// A delivery's tenant, with its lockdown flag when the lookup read the company row anyway.
+#[derive(Debug, Clone)]
+pub struct Tenant {
+    pub id: TenantId,
+    pub locked: Option<bool>,
+}
+
+impl Tenant {
+    /// A tenant named by the delivery itself (lockdown checked when processing).
+    pub fn new(id: String) -> Option<Tenant> {
+        tenant(id)
+    }
+}
+
+fn tenant(id: String) -> Option<Tenant> {
+    TenantId::try_from(id)
+        .ok()
+        .map(|id| Tenant { id, locked: None })
+}
+
+fn company_tenant(row: company::Model) -> Option<Tenant> {
+    let locked = row.lockdown_mode;
+    TenantId::try_from(row.id).ok().map(|id| Tenant {
+        id,
+        locked: Some(locked),
+    })
 }
 
 /// # Errors
@@ -14,12 +38,12 @@ fn tenant(id: String) -> Option<TenantId> {
 pub async fn by_callrail_company(
     db: &DatabaseConnection,
     callrail_id: &str,
-) -> Result<Option<TenantId>, DbErr> {
+) -> Result<Option<Tenant>, DbErr> {
     let found = company::Entity::find()
         .filter(company::Column::CallrailCompanyId.eq(callrail_id))
         .one(db)
         .await?;
-    Ok(found.and_then(|c| tenant(c.id)))
+    Ok(found.and_then(company_tenant))
 }
 
 /// # Errors
@@ -27,7 +51,7 @@ pub async fn by_callrail_company(
 pub async fn by_twilio_number(
     db: &DatabaseConnection,
     phone: &str,
-) -> Result<Option<TenantId>, DbErr> {
+) -> Result<Option<Tenant>, DbErr> {
     let found = twilio_number::Entity::find_by_id(phone.to_owned())
         .one(db)
         .await?;
@@ -38,7 +62,7 @@ pub async fn by_twilio_number(
 ///
 /// # Errors
 /// On database failure.
-pub async fn known_company(db: &DatabaseConnection, id: &str) -> Result<Option<TenantId>, DbErr> {
+pub async fn known_company(db: &DatabaseConnection, id: &str) -> Result<Option<Tenant>, DbErr> {
     Ok(company::Entity::find_by_id(id.to_owned())
         .one(db)
         .await?
@@ -52,7 +76,7 @@ pub async fn known_company(db: &DatabaseConnection, id: &str) -> Result<Option<T
 pub async fn by_twilio_call(
     db: &DatabaseConnection,
     call_sid: &str,
-) -> Result<Option<TenantId>, DbErr> {
+) -> Result<Option<Tenant>, DbErr> {
     let found = call::Entity::find()
         .filter(call::Column::Provider.eq("twilio"))
         .filter(call::Column::ProviderCallId.eq(call_sid))
@@ -65,7 +89,7 @@ pub async fn by_twilio_call(
 ///
 /// # Errors
 /// On database failure.
-pub async fn by_user(db: &DatabaseConnection, user_id: &str) -> Result<Option<TenantId>, DbErr> {
+pub async fn by_user(db: &DatabaseConnection, user_id: &str) -> Result<Option<Tenant>, DbErr> {
     Ok(user::Entity::find_by_id(user_id.to_owned())
         .one(db)
         .await?

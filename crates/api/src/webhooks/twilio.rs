@@ -164,7 +164,8 @@ impl Effects for TwilioDelivery {
                 if let Some(lead) = lead_id {
                     event = event.with_lead(lead);
                 }
-                ctx.emit(txn, event).await
+                ctx.emit(event);
+                Ok(())
             }
             Kind::Sms => {
                 let now = Utc::now();
@@ -200,7 +201,8 @@ impl Effects for TwilioDelivery {
                 if let Some(lead) = lead_id {
                     event = event.with_lead(lead);
                 }
-                ctx.emit(txn, event).await
+                ctx.emit(event);
+                Ok(())
             }
             Kind::Recording => {
                 let call = upsert_call(
@@ -238,14 +240,11 @@ impl Effects for TwilioDelivery {
                 } else {
                     "telephony.call.status"
                 };
-                ctx.emit(
-                    txn,
-                    ctx.event(
-                        name,
-                        json!({ "call_id": call.id, "provider": "twilio", "status": status }),
-                    ),
-                )
-                .await
+                ctx.emit(ctx.event(
+                    name,
+                    json!({ "call_id": call.id, "provider": "twilio", "status": status }),
+                ));
+                Ok(())
             }
         }
     }

@@ -178,13 +178,10 @@ impl UwcCallback {
             }
             _ => {}
         }
-        ctx.emit(
-            txn,
-            ctx.event(
-                "worker.task.finished",
-                json!({ "name": format!("uwc.{}", self.event), "call_id": call_id }),
-            ),
-        )
-        .await
+        ctx.emit(ctx.event(
+            "worker.task.finished",
+            json!({ "name": format!("uwc.{}", self.event), "call_id": call_id }),
+        ));
+        Ok(())
     }
 }
