@@ -59,10 +59,10 @@ pub async fn receive(
     let db = &state.ctx.db;
     let tenant = match kind.as_str() {
         "organization.created" | "organization.updated" => {
-            text_of(data.get("id")).and_then(|id| tenants::Tenant::new(id))
+            text_of(data.get("id")).and_then(tenants::Tenant::new)
         }
         "organizationMembership.created" | "organizationMembership.updated" => {
-            text_of(data.pointer("/organization/id")).and_then(|id| tenants::Tenant::new(id))
+            text_of(data.pointer("/organization/id")).and_then(tenants::Tenant::new)
         }
         "user.created" | "user.updated" => match text_of(data.get("id")) {
             Some(id) => tenants::by_user(db, &id).await?,
