@@ -714,3 +714,204 @@ async fn a_failed_delivery_leaves_nothing_and_its_retry_succeeds(db: TestDatabas
     app.stop().await;
     Ok(())
 }
+
+/// The delivery variants every provider is checked with.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Variant {
+    Valid,
+    Forged,
+    Malformed,
+    UnknownTenant,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    CallRail,
+    TwilioStatus,
+    Clerk,
+    Bland,
+    Uwc,
+}
+
+/// A signed (or, for `Forged`, mis-signed) delivery of `kind`, identified by `id`.
+fn delivery(app: &TestApp, kind: Kind, variant: Variant, id: &str) -> reqwest::RequestBuilder {
+    let now = chrono::Utc::now().timestamp().to_string();
+    let unknown = variant == Variant::UnknownTenant;
+    let json_body = |value: Value| {
+        if variant == Variant::Malformed {
+            "{\"broken\": ".to_owned()
+        } else {
+            value.to_string()
+        }
+    };
+    match kind {
+        Kind::CallRail => {
+            let body = json_body(
+                json!({"company_id": if unknown { "CR_NONE" } else { "CR1" }, "call": {"id": id}}),
+            );
+            let signature = sign::callrail(
+                if variant == Variant::Forged {
+                    "forged"
+                } else {
+                    CALLRAIL_SECRET
+                },
+                body.as_bytes(),
+            );
+            app.client
+                .post(app.url("/webhooks/callrail/pre-call"))
+                .header("Signature", signature)
+                .body(body)
+        }
+        Kind::TwilioStatus => {
+            let mut form = vec![
+                ("CallStatus".to_owned(), "in-progress".to_owned()),
+                (
+                    "To".to_owned(),
+                    if unknown { "+15550000000" } else { OUR_NUMBER }.to_owned(),
+                ),
+            ];
+            if variant != Variant::Malformed {
+                form.push(("CallSid".to_owned(), id.to_owned()));
+            }
+            let token = if variant == Variant::Forged {
+                "forged"
+            } else {
+                TWILIO_TOKEN
+            };
+            let signature = sign::twilio(
+                token,
+                &format!("{PUBLIC_BASE}/webhooks/twilio/status"),
+                &form,
+            );
+            app.client
+                .post(app.url("/webhooks/twilio/status"))
+                .header("X-Twilio-Signature", signature)
+                .form(&form)
+        }
+        Kind::Clerk => {
+            let body = if unknown {
+                json_body(json!({"type": "user.updated", "data": {"id": "user_unknown"}}))
+            } else {
+                json_body(
+                    json!({"type": "organization.updated", "data": {"id": TENANT, "name": "Webhook Co"}}),
+                )
+            };
+            let secret = if variant == Variant::Forged {
+                "whsec_Zm9yZ2Vk"
+            } else {
+                CLERK_SECRET
+            };
+            app.client
+                .post(app.url("/webhooks/clerk"))
+                .header("svix-id", id)
+                .header("svix-timestamp", &now)
+                .header(
+                    "svix-signature",
+                    sign::svix(secret, id, &now, body.as_bytes()),
+                )
+                .body(body)
+        }
+        Kind::Bland => {
+            let body = json_body(
+                json!({"call_id": id, "status": "completed", "metadata": {"company_id": if unknown { "org_none" } else { TENANT }}}),
+            );
+            let signature = sign::bland(
+                if variant == Variant::Forged {
+                    "forged"
+                } else {
+                    BLAND_SECRET
+                },
+                body.as_bytes(),
+            );
+            app.client
+                .post(app.url("/webhooks/bland"))
+                .header("X-Webhook-Signature", signature)
+                .body(body)
+        }
+        Kind::Uwc => {
+            let body = json_body(
+                json!({"job_id": id, "company_id": if unknown { "org_none" } else { TENANT }, "status": "completed"}),
+            );
+            let secret = if variant == Variant::Forged {
+                "forged"
+            } else {
+                UWC_SECRET
+            };
+            app.client
+                .post(app.url("/webhooks/uwc/rag/indexed"))
+                .header("X-UWC-Timestamp", &now)
+                .header("X-UWC-Signature", sign::uwc(secret, &now, body.as_bytes()))
+                .body(body)
+        }
+    }
+}
+
+/// Every provider x {processed, duplicate, forged, malformed, unknown tenant, locked}.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_provider_answers_every_kind_of_delivery() -> TestResult {
+    let app = webhook_app(TestDatabase::postgres().await?).await?;
+    let owner = app.token(TENANT, "user_owner", Role::Leadership);
+    for kind in [
+        Kind::CallRail,
+        Kind::TwilioStatus,
+        Kind::Clerk,
+        Kind::Bland,
+        Kind::Uwc,
+    ] {
+        let id = format!("matrix-{kind:?}");
+        let keys_before = count::<idempotency_key::Entity>(&app).await?;
+        for (variant, expected) in [(Variant::Forged, 401), (Variant::Malformed, 422)] {
+            let (code, body) = status_of(delivery(&app, kind, variant, &id).send().await?).await?;
+            assert_eq!(code, expected, "{kind:?} {variant:?}: {body}");
+        }
+        assert_eq!(
+            count::<idempotency_key::Entity>(&app).await?,
+            keys_before,
+            "{kind:?}: refusals store nothing"
+        );
+        let (code, body) = status_of(
+            delivery(&app, kind, Variant::UnknownTenant, &format!("{id}-u"))
+                .send()
+                .await?,
+        )
+        .await?;
+        assert_eq!(
+            (code, body["status"].as_str()),
+            (200, Some("ignored_unknown_tenant")),
+            "{kind:?}"
+        );
+
+        app.authed(Method::POST, "/v1/owner/lockdown", &owner)
+            .json(&json!({"enabled": true}))
+            .send()
+            .await?;
+        let (code, _) = status_of(delivery(&app, kind, Variant::Valid, &id).send().await?).await?;
+        assert_eq!(code, 423, "{kind:?} while locked");
+        app.authed(Method::POST, "/v1/owner/lockdown", &owner)
+            .json(&json!({"enabled": false}))
+            .send()
+            .await?;
+
+        let (code, body) =
+            status_of(delivery(&app, kind, Variant::Valid, &id).send().await?).await?;
+        assert_eq!(
+            (code, body["status"].as_str()),
+            (200, Some("processed")),
+            "{kind:?}: {body}"
+        );
+        let (code, body) =
+            status_of(delivery(&app, kind, Variant::Valid, &id).send().await?).await?;
+        assert_eq!(
+            (code, body["status"].as_str()),
+            (200, Some("duplicate_ignored")),
+            "{kind:?}: {body}"
+        );
+        assert_eq!(
+            count::<idempotency_key::Entity>(&app).await?,
+            keys_before + 1,
+            "{kind:?}: one key"
+        );
+    }
+    app.stop().await;
+    Ok(())
+}
