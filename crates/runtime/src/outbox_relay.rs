@@ -62,8 +62,16 @@ impl OutboxRelay {
                 () = tokio::time::sleep(self.poll_interval) => {}
             }
         }
-        if let Err(err) = self.relay_pending().await {
-            tracing::warn!(error = %err, "outbox relay final pass failed");
+        // At shutdown some pooled connections belong to HTTP worker runtimes that have just
+        // stopped; the pool discards them on failure, so a retry gets a fresh connection.
+        for attempt in 1..=3 {
+            match self.relay_pending().await {
+                Ok(_) => break,
+                Err(err) if attempt == 3 => {
+                    tracing::warn!(error = %err, "outbox relay final pass failed; events stay queued for the next start")
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
         }
     }
 
