@@ -1,6 +1,7 @@
 //! Otto's domain vocabulary: typed ids, roles, the event envelope and domain errors.
 //! Pure data: nothing in this crate performs I/O.
 
+pub mod catalog;
 pub mod error;
 pub mod event;
 pub mod ids;
