@@ -11,6 +11,7 @@ pub mod pagination;
 pub mod problem;
 mod problem_fallback;
 pub mod rate_limit;
+pub mod realtime;
 pub mod request_context;
 pub mod routes;
 pub mod state;
@@ -38,6 +39,7 @@ use crate::auth::jwt::TokenVerifier;
 use crate::cors::OriginPatterns;
 use crate::error::ApiError;
 use crate::rate_limit::RateLimiter;
+use crate::realtime::hub::Hub;
 use crate::state::ApiState;
 
 pub struct Application {
@@ -95,8 +97,16 @@ impl Application {
                     .clone()
                     .map(|pool| (pool, ctx.config.redis_prefix.clone())),
             )),
+            hub: Arc::new(Hub::new(
+                ctx.config.realtime.buffer_size,
+                ctx.config.realtime.max_message_bytes,
+            )),
             known_members: Arc::default(),
         };
+        let router = state
+            .hub
+            .clone()
+            .spawn_router(ctx.bus.clone(), ctx.shutdown.clone());
         let max_body = ctx.config.max_body_bytes;
         let mut server = HttpServer::new(move || {
             App::new()
@@ -119,7 +129,8 @@ impl Application {
             server = server.workers(workers);
         }
         let server = server.run();
-        let background = start_background(&ctx);
+        let mut background = start_background(&ctx);
+        background.push(router);
         Ok(Self {
             port,
             server,
@@ -162,6 +173,7 @@ fn routes_config(cfg: &mut web::ServiceConfig) {
     routes::companies::configure(cfg);
     routes::leads::configure(cfg);
     webhooks::configure(cfg);
+    realtime::configure(cfg);
     cfg.service(web::resource("/v1/me").get(routes::me::me))
         .service(web::resource("/v1/session").get(routes::me::session));
     cfg.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi::ApiDoc::openapi()))

@@ -8,6 +8,7 @@ use otto_runtime::AppContext;
 use crate::auth::jwt::TokenVerifier;
 use crate::cors::OriginPatterns;
 use crate::rate_limit::RateLimiter;
+use crate::realtime::hub::Hub;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -17,6 +18,7 @@ pub struct ApiState {
     pub verifier: Arc<TokenVerifier>,
     pub origins: OriginPatterns,
     pub rate_limiter: Arc<RateLimiter>,
+    pub hub: Arc<Hub>,
     /// (tenant, user, role) already provisioned by this process.
     pub known_members: Arc<Mutex<HashSet<(String, String, Role)>>>,
 }

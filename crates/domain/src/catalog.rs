@@ -21,25 +21,128 @@ const fn spec(
     lead_channel: bool,
     data_fields: &'static [&'static str],
 ) -> EventSpec {
-    EventSpec { name, description, user_channel, lead_channel, data_fields }
+    EventSpec {
+        name,
+        description,
+        user_channel,
+        lead_channel,
+        data_fields,
+    }
 }
 
 pub const CATALOG: &[EventSpec] = &[
-    spec("telephony.call.received", "A call started (CallRail pre-call, Twilio voice).", false, true, &["call_id", "provider", "status"]),
-    spec("telephony.call.completed", "A call ended.", false, true, &["call_id", "provider", "status"]),
-    spec("telephony.call.status", "A call changed status or was modified.", false, true, &["call_id", "provider", "status"]),
-    spec("telephony.sms.received", "An inbound SMS was stored.", false, true, &["message_sid", "provider"]),
-    spec("telephony.sms.sent", "An outbound SMS was sent.", true, true, &["message_id", "to"]),
-    spec("system.webhook.processed", "A provider delivery was processed (once).", false, false, &["provider", "external_id"]),
-    spec("system.buffer_dropped", "This connection was too slow; older events were dropped.", false, false, &["dropped"]),
-    spec("worker.task.finished", "A background job finished.", false, false, &["task_id", "name", "queue", "attempts", "duration_ms"]),
-    spec("worker.task.failed", "A background job attempt failed.", false, false, &["task_id", "name", "queue", "attempts", "duration_ms", "error"]),
-    spec("identity.user.created", "A user joined the company.", true, false, &["user_id", "role"]),
-    spec("identity.user.updated", "A user's profile or role changed.", true, false, &["user_id"]),
-    spec("task.updated", "A task was created or changed.", true, true, &["task_id", "status"]),
-    spec("appointment.assigned", "An appointment was assigned to a rep.", true, true, &["appointment_id", "rep_user_id"]),
-    spec("lead.updated", "A lead was created or changed.", false, true, &["lead_id", "change", "status", "version"]),
-    spec("analytics.daily_recap.ready", "The daily report is ready.", false, false, &["report_id", "report_date"]),
+    spec(
+        "telephony.call.received",
+        "A call started (CallRail pre-call, Twilio voice).",
+        false,
+        true,
+        &["call_id", "provider", "status"],
+    ),
+    spec(
+        "telephony.call.completed",
+        "A call ended.",
+        false,
+        true,
+        &["call_id", "provider", "status"],
+    ),
+    spec(
+        "telephony.call.status",
+        "A call changed status or was modified.",
+        false,
+        true,
+        &["call_id", "provider", "status"],
+    ),
+    spec(
+        "telephony.sms.received",
+        "An inbound SMS was stored.",
+        false,
+        true,
+        &["message_sid", "provider"],
+    ),
+    spec(
+        "telephony.sms.sent",
+        "An outbound SMS was sent.",
+        true,
+        true,
+        &["message_id", "to"],
+    ),
+    spec(
+        "system.webhook.processed",
+        "A provider delivery was processed (once).",
+        false,
+        false,
+        &["provider", "external_id"],
+    ),
+    spec(
+        "system.buffer_dropped",
+        "This connection was too slow; older events were dropped.",
+        false,
+        false,
+        &["dropped"],
+    ),
+    spec(
+        "worker.task.finished",
+        "A background job finished.",
+        false,
+        false,
+        &["task_id", "name", "queue", "attempts", "duration_ms"],
+    ),
+    spec(
+        "worker.task.failed",
+        "A background job attempt failed.",
+        false,
+        false,
+        &[
+            "task_id",
+            "name",
+            "queue",
+            "attempts",
+            "duration_ms",
+            "error",
+        ],
+    ),
+    spec(
+        "identity.user.created",
+        "A user joined the company.",
+        true,
+        false,
+        &["user_id", "role"],
+    ),
+    spec(
+        "identity.user.updated",
+        "A user's profile or role changed.",
+        true,
+        false,
+        &["user_id"],
+    ),
+    spec(
+        "task.updated",
+        "A task was created or changed.",
+        true,
+        true,
+        &["task_id", "status"],
+    ),
+    spec(
+        "appointment.assigned",
+        "An appointment was assigned to a rep.",
+        true,
+        true,
+        &["appointment_id", "rep_user_id"],
+    ),
+    spec(
+        "lead.updated",
+        "A lead was created or changed.",
+        false,
+        true,
+        &["lead_id", "change", "status", "version"],
+    ),
+    spec(
+        "analytics.daily_recap.ready",
+        "The daily report is ready.",
+        false,
+        false,
+        &["report_id", "report_date"],
+    ),
 ];
 
 pub fn find(name: &str) -> Option<&'static EventSpec> {
@@ -82,13 +185,21 @@ mod tests {
             std::fs::write(path, markdown()).unwrap_or_default();
         }
         let documented = std::fs::read_to_string(path).unwrap_or_default();
-        assert_eq!(documented, markdown(), "regenerate docs/events/catalog.md from the catalog (see its header)");
+        assert_eq!(
+            documented,
+            markdown(),
+            "regenerate docs/events/catalog.md from the catalog (see its header)"
+        );
     }
 
     #[test]
     fn names_are_unique() {
         for (i, spec) in CATALOG.iter().enumerate() {
-            assert!(CATALOG[i + 1..].iter().all(|other| other.name != spec.name), "{}", spec.name);
+            assert!(
+                CATALOG[i + 1..].iter().all(|other| other.name != spec.name),
+                "{}",
+                spec.name
+            );
         }
     }
 }

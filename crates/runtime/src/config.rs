@@ -120,6 +120,22 @@ pub struct Config {
     pub webhooks: WebhookSecrets,
     /// Idempotency keys older than this many days are purged (`IDEMPOTENCY_TTL_DAYS`, 90).
     pub idempotency_ttl_days: u32,
+    pub realtime: RealtimeConfig,
+}
+
+/// WebSocket settings (SPEC section 7).
+#[derive(Debug, Clone)]
+pub struct RealtimeConfig {
+    /// Server `ping` frames every this long (`WS_PING_INTERVAL_SECONDS`, 20).
+    pub ping_interval: Duration,
+    /// No `pong` for this long closes the connection (`WS_PONG_TIMEOUT_SECONDS`, 40).
+    pub pong_timeout: Duration,
+    /// Messages a connection may have waiting before the oldest are dropped (`WS_BUFFER_SIZE`, 256).
+    pub buffer_size: usize,
+    /// Envelopes larger than this become pointer messages (`WS_MAX_MESSAGE_BYTES`, 32768).
+    pub max_message_bytes: usize,
+    /// `DEV_EMIT_KEY`: enables `/ws/test-emit` outside production.
+    pub dev_emit_key: Option<Secret>,
 }
 
 /// Secrets that authenticate provider webhooks. A provider whose secret is missing has its
@@ -248,7 +264,15 @@ impl Config {
             callrail: secret("CALLRAIL_WEBHOOK_SECRET"),
             bland: secret("BLAND_WEBHOOK_SECRET"),
         };
+        let realtime = RealtimeConfig {
+            ping_interval: Duration::from_secs(parse_or(&get, "WS_PING_INTERVAL_SECONDS", 20)?),
+            pong_timeout: Duration::from_secs(parse_or(&get, "WS_PONG_TIMEOUT_SECONDS", 40)?),
+            buffer_size: parse_or(&get, "WS_BUFFER_SIZE", 256)?,
+            max_message_bytes: parse_or(&get, "WS_MAX_MESSAGE_BYTES", 32 * 1024)?,
+            dev_emit_key: get("DEV_EMIT_KEY").filter(|v| !v.is_empty()).map(Secret),
+        };
         Ok(Self {
+            realtime,
             webhooks,
             idempotency_ttl_days: parse_or(&get, "IDEMPOTENCY_TTL_DAYS", 90)?,
             rate_limits: RateLimitConfig::from_lookup(&get)?,

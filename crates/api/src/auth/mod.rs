@@ -99,8 +99,19 @@ pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
 /// # Errors
 /// 401 without a valid token; 403 for a token outside any organization or with an unknown role.
 pub async fn authenticate(req: &HttpRequest, state: &ApiState) -> Result<AuthUser, ApiError> {
-    let token = bearer_token(req)
-        .ok_or_else(|| ApiError::Unauthorized("A bearer token is required.".to_owned()))?;
+    authenticate_token(bearer_token(req), state).await
+}
+
+/// As [`authenticate`], for a token found elsewhere (the WebSocket `access_token` parameter).
+///
+/// # Errors
+/// As [`authenticate`].
+pub async fn authenticate_token(
+    token: Option<&str>,
+    state: &ApiState,
+) -> Result<AuthUser, ApiError> {
+    let token =
+        token.ok_or_else(|| ApiError::Unauthorized("A bearer token is required.".to_owned()))?;
     let verified = state.verifier.verify(token).await.map_err(|err| {
         tracing::info!(reason = %err, "token refused");
         ApiError::Unauthorized("The token is invalid or expired.".to_owned())
