@@ -32,5 +32,6 @@ mod leads;
 mod ops;
 mod outbox;
 mod rate_limits;
+mod realtime;
 mod storage;
 mod webhooks;
