@@ -97,6 +97,8 @@ pub struct Config {
     pub redis_url: Option<Secret>,
     /// Prefix of every Redis key and channel, so several deployments (or tests) share a server.
     pub redis_prefix: String,
+    /// Connections in the Redis pool (`REDIS_POOL_SIZE`, 32).
+    pub redis_pool_size: usize,
     pub log_level: String,
     pub redact_pii: bool,
     pub otel_endpoint: Option<String>,
@@ -295,6 +297,7 @@ impl Config {
             db_max_connections: parse_or(&get, "DB_MAX_CONNECTIONS", 10)?,
             redis_url: redis_url.map(Secret),
             redis_prefix: get("REDIS_PREFIX").unwrap_or_else(|| "otto:".to_owned()),
+            redis_pool_size: parse_or(&get, "REDIS_POOL_SIZE", 32)?,
             log_level: get("LOG_LEVEL").unwrap_or_else(|| "info".to_owned()),
             redact_pii: parse_or(&get, "OBS_REDACT_PII", true)?,
             otel_endpoint: get("OTEL_EXPORTER_OTLP_ENDPOINT").filter(|v| !v.is_empty()),

@@ -68,7 +68,7 @@ impl AppContext {
                     .as_ref()
                     .map(|s| s.expose().to_owned())
                     .unwrap_or_default();
-                let pool = redis_pool::build(&url, 16)?;
+                let pool = redis_pool::build(&url, config.redis_pool_size)?;
                 let bus =
                     RedisBus::start(&url, pool.clone(), &config.redis_prefix, shutdown.clone())?;
                 let queue = RedisJobQueue::new(pool.clone(), config.redis_prefix.clone());

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, Session};
+use bytestring::ByteString;
 use futures_util::StreamExt;
 use otto_db::TenantScope;
 use otto_db::entities::lead;
@@ -238,7 +239,7 @@ impl Connection {
     }
 
     /// Sends queued envelopes, preceded by one drop notice when the queue overflowed.
-    async fn deliver(&mut self, batch: Vec<Arc<str>>, timeout: Duration) -> Flow {
+    async fn deliver(&mut self, batch: Vec<ByteString>, timeout: Duration) -> Flow {
         let dropped = self.queue.take_dropped();
         if dropped > 0 {
             let notice = EventEnvelope::new(
@@ -262,9 +263,10 @@ impl Connection {
     }
 
     /// False when the client is gone or has not read for `timeout`.
-    async fn send(&mut self, message: Arc<str>, timeout: Duration) -> bool {
+    async fn send(&mut self, message: ByteString, timeout: Duration) -> bool {
+        // ByteString clones share one buffer: every subscriber sends the same bytes, uncopied.
         matches!(
-            tokio::time::timeout(timeout, self.session.text(message.to_string())).await,
+            tokio::time::timeout(timeout, self.session.text(message)).await,
             Ok(Ok(()))
         )
     }

@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
+use bytestring::ByteString;
 use otto_domain::EventEnvelope;
 use otto_runtime::event_bus::EventBus;
 use serde_json::json;
@@ -18,7 +19,7 @@ pub type ConnectionId = u64;
 
 /// A connection's pending messages, bounded; oldest dropped first when full.
 pub struct ConnectionQueue {
-    items: Mutex<VecDeque<Arc<str>>>,
+    items: Mutex<VecDeque<ByteString>>,
     ready: Notify,
     capacity: usize,
     dropped_since_notice: AtomicU64,
@@ -34,7 +35,7 @@ impl ConnectionQueue {
         }
     }
 
-    pub fn push(&self, message: Arc<str>) {
+    pub fn push(&self, message: ByteString) {
         if let Ok(mut items) = self.items.lock() {
             if items.len() >= self.capacity {
                 items.pop_front();
@@ -47,9 +48,9 @@ impl ConnectionQueue {
     }
 
     /// Waits until something is queued, then takes it all.
-    pub async fn next_batch(&self) -> Vec<Arc<str>> {
+    pub async fn next_batch(&self) -> Vec<ByteString> {
         loop {
-            let batch: Vec<Arc<str>> = self
+            let batch: Vec<ByteString> = self
                 .items
                 .lock()
                 .map(|mut items| items.drain(..).collect())
@@ -129,7 +130,7 @@ impl Hub {
         if targets.is_empty() {
             return;
         }
-        let message: Arc<str> = self.render(envelope).into();
+        let message = ByteString::from(self.render(envelope));
         for queue in targets {
             queue.push(message.clone());
         }
