@@ -122,6 +122,13 @@ impl Application {
                 .configure(extra.clone())
                 .default_service(web::to(not_found))
         })
+        // Small writes (WebSocket frames, short JSON answers) must not wait for Nagle's algorithm
+        // and the peer's delayed ACK (~40 ms each).
+        .on_connect(|connection, _| {
+            if let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() {
+                let _ = tcp.set_nodelay(true);
+            }
+        })
         .listen(listener)?
         .disable_signals()
         .shutdown_timeout(ctx.config.shutdown_grace.as_secs());
