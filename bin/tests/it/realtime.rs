@@ -509,3 +509,43 @@ async fn an_event_from_a_second_api_process_reaches_clients_of_the_first() -> Te
     app.stop().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browsers_authenticate_by_query_and_control_frames_are_rate_limited() -> TestResult {
+    let app = TestApp::spawn(TestDatabase::sqlite(), &[]).await?;
+    let token = app.token("org_q", "user_q", Role::Rep);
+    let url = format!(
+        "{}?access_token={token}",
+        app.url("/ws").replace("http://", "ws://")
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await?;
+    for n in 0..10 {
+        let kind = if n % 2 == 0 {
+            "subscribe"
+        } else {
+            "unsubscribe"
+        };
+        send(
+            &mut ws,
+            json!({"type": kind, "channel": "tenant:org_q:events"}),
+        )
+        .await?;
+        assert_ne!(
+            next_json(&mut ws).await?["type"],
+            "error",
+            "frame {n} is within the budget"
+        );
+    }
+    send(
+        &mut ws,
+        json!({"type": "subscribe", "channel": "tenant:org_q:events"}),
+    )
+    .await?;
+    let refused = next_json(&mut ws).await?;
+    assert_eq!(
+        (refused["type"].as_str(), refused["code"].as_str()),
+        (Some("error"), Some("rate_limited"))
+    );
+    app.stop().await;
+    Ok(())
+}
