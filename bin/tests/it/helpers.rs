@@ -232,3 +232,57 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A private redis-server this test may stop and start again on the same port.
+pub struct DisposableRedis {
+    child: Option<std::process::Child>,
+    pub port: u16,
+}
+
+impl DisposableRedis {
+    /// On a free port.
+    pub fn start() -> Result<Self, Box<dyn std::error::Error>> {
+        Self::start_on(
+            std::net::TcpListener::bind("127.0.0.1:0")?
+                .local_addr()?
+                .port(),
+        )
+    }
+
+    pub fn start_on(port: u16) -> Result<Self, Box<dyn std::error::Error>> {
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()?;
+        Ok(Self {
+            child: Some(child),
+            port,
+        })
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for DisposableRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,7 +1,6 @@
 //! Rate limits: exact budgets under concurrency (Redis and in-process), the shared tenant
 //! bucket, never-limited ops endpoints, Redis dying mid-test, and the per-IP public bucket.
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use actix_web::middleware::from_fn;
@@ -15,7 +14,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::helpers::{
-    TestApp, TestDatabase, TestResult, config, eventually, redis_prefix, redis_url,
+    DisposableRedis, TestApp, TestDatabase, TestResult, config, eventually, redis_prefix, redis_url,
 };
 
 async fn burst(app: &TestApp, token: &str, n: usize) -> Vec<reqwest::Response> {
@@ -141,45 +140,10 @@ async fn the_tenant_bucket_is_shared_and_ops_endpoints_are_never_limited() -> Te
     Ok(())
 }
 
-/// A private Redis this test may kill.
-struct DisposableRedis {
-    child: Child,
-    port: u16,
-}
-
-impl DisposableRedis {
-    fn start() -> Result<Self, Box<dyn std::error::Error>> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .spawn()?;
-        Ok(Self { child, port })
-    }
-}
-
-impl Drop for DisposableRedis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_dying_mid_test_falls_back_to_in_process_limits() -> TestResult {
     let mut redis = DisposableRedis::start()?;
-    let url = format!("redis://127.0.0.1:{}", redis.port);
+    let url = redis.url();
     let db = TestDatabase::postgres().await?;
     let app = TestApp::spawn(db, &[("REDIS_URL", &url), ("RATE_LIMIT_USER", "5/hour")]).await?;
     let token = app.token("org_down", "user_down", Role::Csr);
@@ -192,8 +156,7 @@ async fn redis_dying_mid_test_falls_back_to_in_process_limits() -> TestResult {
     .await;
     assert!(up, "API never answered with Redis up");
 
-    redis.child.kill()?;
-    redis.child.wait()?;
+    redis.stop();
     let mut statuses = Vec::new();
     for _ in 0..7 {
         statuses.push(

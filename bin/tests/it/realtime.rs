@@ -1,7 +1,7 @@
 //! WebSockets: authentication, channel ACL, fan-out (also from a second API process), slow
 //! clients, heartbeat, pointer messages, and surviving a Redis restart.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -13,7 +13,9 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::helpers::{TestApp, TestDatabase, TestResult, eventually, redis_prefix, redis_url};
+use crate::helpers::{
+    DisposableRedis, TestApp, TestDatabase, TestResult, eventually, redis_prefix, redis_url,
+};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -323,54 +325,13 @@ async fn a_stalled_client_does_not_slow_the_others() -> TestResult {
     Ok(())
 }
 
-/// A private Redis this test may stop and start again on the same port.
-struct DisposableRedis {
-    child: Option<Child>,
-    port: u16,
-}
-
-impl DisposableRedis {
-    fn start(port: u16) -> Result<Self, Box<dyn std::error::Error>> {
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .spawn()?;
-        Ok(Self {
-            child: Some(child),
-            port,
-        })
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for DisposableRedis {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_flow_again_after_redis_restarts_without_clients_reconnecting() -> TestResult {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
-    let mut redis = DisposableRedis::start(port)?;
-    let url = format!("redis://127.0.0.1:{}", redis.port);
+    let mut redis = DisposableRedis::start_on(port)?;
+    let url = redis.url();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let app = TestApp::spawn(TestDatabase::postgres().await?, &[("REDIS_URL", &url)]).await?;
     let token = app.token("org_redis", "user_r", Role::Csr);
@@ -389,7 +350,7 @@ async fn events_flow_again_after_redis_restarts_without_clients_reconnecting() -
 
     redis.stop();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let _redis_again = DisposableRedis::start(port)?;
+    let _redis_again = DisposableRedis::start_on(port)?;
     let probe = envelope("org_redis", "task.updated", json!({"round": 2}))?;
     assert!(
         deliver_eventually(&app, &mut ws, &probe).await,

@@ -5,7 +5,7 @@
 use actix_web::HttpRequest;
 use chrono::Utc;
 use otto_db::entities::{audit_log, company, user};
-use otto_domain::{Role, TenantId};
+use otto_domain::{Role, TenantId, UserId};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait};
 
@@ -30,46 +30,14 @@ pub async fn ensure_known(state: &ApiState, member: &AuthUser) -> Result<(), Api
     {
         return Ok(());
     }
-    let now = Utc::now();
-    let new_company = company::ActiveModel {
-        id: Set(member.tenant_id.to_string()),
-        name: Set(member.tenant_id.to_string()),
-        time_zone: Set("UTC".to_owned()),
-        callrail_company_id: Set(None),
-        lockdown_mode: Set(false),
-        created_at: Set(now),
-        updated_at: Set(now),
-    };
-    company::Entity::insert(new_company)
-        .on_conflict(
-            OnConflict::column(company::Column::Id)
-                .do_nothing()
-                .to_owned(),
-        )
-        .exec_without_returning(&state.ctx.db)
-        .await?;
-    let new_user = user::ActiveModel {
-        id: Set(member.user_id.to_string()),
-        company_id: Set(member.tenant_id.to_string()),
-        role: Set(member.role.as_str().to_owned()),
-        email: Set(None),
-        name: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-    };
-    // The token is the source of truth for the user's current organization and role.
-    user::Entity::insert(new_user)
-        .on_conflict(
-            OnConflict::column(user::Column::Id)
-                .update_columns([
-                    user::Column::CompanyId,
-                    user::Column::Role,
-                    user::Column::UpdatedAt,
-                ])
-                .to_owned(),
-        )
-        .exec_without_returning(&state.ctx.db)
-        .await?;
+    provision_member(
+        &state.ctx.db,
+        &member.tenant_id,
+        &member.user_id,
+        member.role,
+        None,
+    )
+    .await?;
     if let Ok(mut known) = state.known_members.lock() {
         if known.len() >= KNOWN_MEMBERS_CAPACITY {
             known.clear();
@@ -101,6 +69,44 @@ pub async fn provision_company(
         .on_conflict(
             OnConflict::column(company::Column::Id)
                 .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(conn)
+        .await?;
+    Ok(())
+}
+
+/// Creates the company if absent and the user, or moves an existing user to `tenant` with
+/// `role`: the latest token or Clerk membership is the source of truth for both.
+///
+/// # Errors
+/// On database failure.
+pub async fn provision_member(
+    conn: &impl ConnectionTrait,
+    tenant: &TenantId,
+    user_id: &UserId,
+    role: Role,
+    email: Option<String>,
+) -> Result<(), sea_orm::DbErr> {
+    provision_company(conn, tenant).await?;
+    let now = Utc::now();
+    let new_user = user::ActiveModel {
+        id: Set(user_id.to_string()),
+        company_id: Set(tenant.to_string()),
+        role: Set(role.as_str().to_owned()),
+        email: Set(email),
+        name: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    user::Entity::insert(new_user)
+        .on_conflict(
+            OnConflict::column(user::Column::Id)
+                .update_columns([
+                    user::Column::CompanyId,
+                    user::Column::Role,
+                    user::Column::UpdatedAt,
+                ])
                 .to_owned(),
         )
         .exec_without_returning(conn)

@@ -120,28 +120,8 @@ impl Effects for ClerkEvent {
                 let role = text_of(self.data.get("role"))
                     .and_then(|r| Role::from_clerk(&r))
                     .unwrap_or(Role::Rep);
-                super::super::auth::provision_company(txn, &ctx.tenant).await?;
-                let row = user::ActiveModel {
-                    id: Set(user_id.to_string()),
-                    company_id: Set(ctx.tenant.to_string()),
-                    role: Set(role.as_str().to_owned()),
-                    email: Set(text_of(self.data.pointer("/public_user_data/identifier"))),
-                    name: Set(None),
-                    created_at: Set(now),
-                    updated_at: Set(now),
-                };
-                user::Entity::insert(row)
-                    .on_conflict(
-                        OnConflict::column(user::Column::Id)
-                            .update_columns([
-                                user::Column::CompanyId,
-                                user::Column::Role,
-                                user::Column::UpdatedAt,
-                            ])
-                            .to_owned(),
-                    )
-                    .exec_without_returning(txn)
-                    .await?;
+                let email = text_of(self.data.pointer("/public_user_data/identifier"));
+                crate::auth::provision_member(txn, &ctx.tenant, &user_id, role, email).await?;
                 let event = if self.kind.ends_with("created") {
                     "identity.user.created"
                 } else {
