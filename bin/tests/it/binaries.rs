@@ -163,3 +163,36 @@ fn development_tokens_are_refused_in_production() -> TestResult {
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_and_scheduler_stop_gracefully_on_sigterm() -> TestResult {
+    let dir = scratch_dir()?;
+    let db = TestDatabase::sqlite();
+    for binary in [WORKER, SCHEDULER] {
+        let mut child = clean(binary, &dir)
+            .env("DATABASE_URL", db.url())
+            .stdout(Stdio::null())
+            .spawn()?;
+        // Give it time to migrate, beat or tick once.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert!(child.try_wait()?.is_none(), "{binary} exited on its own");
+        let pid = child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()?
+                .success()
+        );
+        let stopped = eventually(Duration::from_secs(15), || {
+            let exited = child.try_wait().ok().flatten();
+            async move { exited.is_some() }
+        })
+        .await;
+        assert!(stopped, "{binary} ignored SIGTERM");
+        assert!(
+            child.wait()?.success(),
+            "{binary} must exit 0 after SIGTERM"
+        );
+    }
+    Ok(())
+}
