@@ -304,3 +304,47 @@ async fn expired_idempotency_keys_are_purged(db: TestDatabase) -> TestResult {
     ctx.db.clone().close().await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_scheduler_leads_and_a_standby_takes_over() -> TestResult {
+    use otto_runtime::leader::LeaderLock;
+    let db = TestDatabase::postgres().await?;
+    let prefix = redis_prefix();
+    let vars = [
+        ("REDIS_URL", redis_url()),
+        ("REDIS_PREFIX", prefix.clone()),
+        ("MIGRATE_ON_START", "true".to_owned()),
+    ];
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let first = Scheduler::new(
+        AppContext::build(config(&db, &vars), CancellationToken::new()).await?,
+        standard_schedule(),
+    );
+    let second = Scheduler::new(
+        AppContext::build(config(&db, &vars), CancellationToken::new()).await?,
+        standard_schedule(),
+    );
+    assert!(first.lead().await, "the first scheduler takes the lock");
+    assert!(!second.lead().await, "the second idles as a standby");
+    assert!(first.lead().await, "the leader renews");
+    first.resign().await;
+    assert!(
+        second.lead().await,
+        "a resigned leader's standby takes over at once"
+    );
+    assert!(!first.lead().await);
+
+    // A leader that dies stops renewing: its lock expires and the standby takes over.
+    let pool = otto_runtime::redis_pool::build(&redis_url(), 2)?;
+    let key = format!("{prefix}expiry-check");
+    let dead = LeaderLock::new(pool.clone(), key.clone(), Duration::from_millis(300));
+    let standby = LeaderLock::new(pool, key, Duration::from_millis(300));
+    assert!(dead.acquire_or_renew().await?);
+    assert!(!standby.acquire_or_renew().await?);
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    assert!(
+        standby.acquire_or_renew().await?,
+        "the expired lock is taken over"
+    );
+    Ok(())
+}

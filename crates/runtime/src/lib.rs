@@ -5,6 +5,7 @@ pub mod config;
 pub mod context;
 pub mod event_bus;
 pub mod jobs;
+pub mod leader;
 pub mod metrics_recorder;
 pub mod outbox_relay;
 pub mod rate_config;

@@ -1,4 +1,5 @@
 //! The scheduler: fires each periodic job once per slot. It only enqueues; workers do the work.
+//! With Redis, a leader lock makes one scheduler active and the others standbys.
 //! A slot is claimed in the database (`schedule_runs`, unique on name and slot) in the same
 //! transaction that enqueues, so two schedulers never both fire it, and a failed enqueue
 //! leaves the slot to be fired on the next tick.
@@ -11,15 +12,21 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use otto_db::schedule_runs;
 use otto_runtime::AppContext;
+use otto_runtime::leader::LeaderLock;
 use sea_orm::TransactionTrait;
 
 pub use schedule::{Schedule, standard_schedule};
 
 const TICK: Duration = Duration::from_secs(1);
 
+/// How long a leader's lock outlives its last renewal (renewed every tick).
+const LEADER_TTL: Duration = Duration::from_secs(10);
+
 pub struct Scheduler {
     ctx: AppContext,
     schedules: Vec<Schedule>,
+    /// With Redis, only the holder of this lock fires; a second scheduler idles as a standby.
+    leader: Option<LeaderLock>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -32,7 +39,42 @@ enum FireError {
 
 impl Scheduler {
     pub fn new(ctx: AppContext, schedules: Vec<Schedule>) -> Self {
-        Self { ctx, schedules }
+        let leader = ctx.redis.clone().map(|pool| {
+            LeaderLock::new(
+                pool,
+                format!("{}scheduler:leader", ctx.config.redis_prefix),
+                LEADER_TTL,
+            )
+        });
+        Self {
+            ctx,
+            schedules,
+            leader,
+        }
+    }
+
+    /// Whether this scheduler may fire now: always without Redis (one process), else while it
+    /// holds the leader lock (taken when free, renewed on every call).
+    pub async fn lead(&self) -> bool {
+        let Some(lock) = &self.leader else {
+            return true;
+        };
+        match lock.acquire_or_renew().await {
+            Ok(leading) => leading,
+            Err(err) => {
+                tracing::warn!(error = %err, "scheduler cannot reach Redis; not firing");
+                false
+            }
+        }
+    }
+
+    /// Hands leadership to a standby at once (clean shutdown).
+    pub async fn resign(&self) {
+        if let Some(lock) = &self.leader
+            && let Err(err) = lock.release().await
+        {
+            tracing::warn!(error = %err, "could not release the scheduler lock; it will expire");
+        }
     }
 
     /// Ticks every second until shutdown.
@@ -40,12 +82,23 @@ impl Scheduler {
         let names: Vec<&str> = self.schedules.iter().map(|s| s.name).collect();
         tracing::info!(schedules = %names.join(","), "scheduler started");
         let mut fired: HashMap<&'static str, DateTime<Utc>> = HashMap::new();
+        let mut leading = false;
         loop {
-            self.tick(Utc::now(), &mut fired).await;
+            let now_leading = self.lead().await;
+            if now_leading != leading {
+                tracing::info!(leading = now_leading, "scheduler leadership changed");
+                leading = now_leading;
+            }
+            if leading {
+                self.tick(Utc::now(), &mut fired).await;
+            }
             tokio::select! {
                 () = self.ctx.shutdown.cancelled() => break,
                 () = tokio::time::sleep(TICK) => {}
             }
+        }
+        if leading {
+            self.resign().await;
         }
         tracing::info!("scheduler stopped");
     }
