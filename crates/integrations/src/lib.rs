@@ -1,0 +1,4 @@
+//! Outbound provider clients: typed requests over reqwest with timeouts, retries, metrics and a
+//! wiremock-tested contract.
+
+pub mod uwc;
