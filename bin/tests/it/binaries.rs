@@ -31,6 +31,25 @@ fn production(binary: &str, dir: &std::path::Path) -> Command {
     command
 }
 
+/// Sends SIGTERM and waits up to 15 s; `None` if the process is still running.
+async fn sigterm_and_wait(
+    child: &mut std::process::Child,
+) -> Result<Option<std::process::ExitStatus>, Box<dyn std::error::Error>> {
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()?
+            .success()
+    );
+    let stopped = eventually(Duration::from_secs(15), || {
+        let exited = child.try_wait().ok().flatten();
+        async move { exited.is_some() }
+    })
+    .await;
+    Ok(if stopped { Some(child.wait()?) } else { None })
+}
+
 fn scratch_dir() -> Result<std::path::PathBuf, std::io::Error> {
     let dir = std::env::temp_dir().join(format!("otto-bin-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir)?;
@@ -110,20 +129,9 @@ async fn otto_api_migrates_serves_and_stops_gracefully_on_sigterm() -> TestResul
     .await;
     assert!(up, "otto-api did not come up");
 
-    let pid = child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()?
-            .success()
-    );
-    let stopped = eventually(Duration::from_secs(15), || {
-        let exited = child.try_wait().ok().flatten();
-        async move { exited.is_some() }
-    })
-    .await;
-    assert!(stopped, "otto-api ignored SIGTERM");
-    let status = child.wait()?;
+    let status = sigterm_and_wait(&mut child)
+        .await?
+        .ok_or("otto-api ignored SIGTERM")?;
     assert!(status.success(), "graceful stop must exit 0, got {status}");
     Ok(())
 }
@@ -176,22 +184,12 @@ async fn worker_and_scheduler_stop_gracefully_on_sigterm() -> TestResult {
         // Give it time to migrate, beat or tick once.
         tokio::time::sleep(Duration::from_millis(1500)).await;
         assert!(child.try_wait()?.is_none(), "{binary} exited on its own");
-        let pid = child.id().to_string();
+        let status = sigterm_and_wait(&mut child)
+            .await?
+            .ok_or(format!("{binary} ignored SIGTERM"))?;
         assert!(
-            Command::new("kill")
-                .args(["-TERM", &pid])
-                .status()?
-                .success()
-        );
-        let stopped = eventually(Duration::from_secs(15), || {
-            let exited = child.try_wait().ok().flatten();
-            async move { exited.is_some() }
-        })
-        .await;
-        assert!(stopped, "{binary} ignored SIGTERM");
-        assert!(
-            child.wait()?.success(),
-            "{binary} must exit 0 after SIGTERM"
+            status.success(),
+            "{binary} must exit 0 after SIGTERM, got {status}"
         );
     }
     Ok(())

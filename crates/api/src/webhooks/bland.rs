@@ -3,10 +3,10 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use async_trait::async_trait;
 use sea_orm::DatabaseTransaction;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::pipeline::{DeliveryContext, Effects, Provider, deliver};
-use super::records::{CallFacts, upsert_call};
+use super::records::{CallFacts, call_status_event, upsert_call};
 use super::{json_body, signature, tenants, text_of};
 use crate::error::ApiError;
 use crate::state::ApiState;
@@ -79,15 +79,7 @@ impl Effects for BlandCall {
             },
         )
         .await?;
-        let name = if status == "completed" {
-            "telephony.call.completed"
-        } else {
-            "telephony.call.status"
-        };
-        ctx.emit(ctx.event(
-            name,
-            json!({ "call_id": call.id, "provider": "bland", "status": status }),
-        ));
+        ctx.emit(call_status_event(ctx, &call));
         Ok(())
     }
 }

@@ -3,10 +3,14 @@
 
 use chrono::{DateTime, Utc};
 use otto_db::entities::{call, lead};
+use otto_domain::EventEnvelope;
 use otto_domain::{PhoneE164, TenantId};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait};
+use serde_json::json;
 use uuid::Uuid;
+
+use super::pipeline::DeliveryContext;
 
 /// The tenant's lead with `phone`, created (status `new`) if there is none yet.
 ///
@@ -108,4 +112,17 @@ pub async fn upsert_call(
         .on_conflict(conflict)
         .exec_with_returning(conn)
         .await
+}
+
+/// `telephony.call.completed` for a completed call, else `telephony.call.status`.
+pub fn call_status_event(ctx: &DeliveryContext<'_>, call: &call::Model) -> EventEnvelope {
+    let name = if call.status == "completed" {
+        "telephony.call.completed"
+    } else {
+        "telephony.call.status"
+    };
+    ctx.event(
+        name,
+        json!({ "call_id": call.id, "provider": call.provider, "status": call.status }),
+    )
 }

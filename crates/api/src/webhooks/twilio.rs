@@ -14,7 +14,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::pipeline::{DeliveryContext, Effects, Outcome, Provider, deliver};
-use super::records::{CallFacts, lead_by_phone, upsert_call};
+use super::records::{CallFacts, call_status_event, lead_by_phone, upsert_call};
 use super::{signature, tenants};
 use crate::error::ApiError;
 use crate::state::ApiState;
@@ -235,15 +235,7 @@ impl Effects for TwilioDelivery {
                     },
                 )
                 .await?;
-                let name = if status == "completed" {
-                    "telephony.call.completed"
-                } else {
-                    "telephony.call.status"
-                };
-                ctx.emit(ctx.event(
-                    name,
-                    json!({ "call_id": call.id, "provider": "twilio", "status": status }),
-                ));
+                ctx.emit(call_status_event(ctx, &call));
                 Ok(())
             }
         }
