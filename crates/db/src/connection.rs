@@ -3,9 +3,8 @@
 use std::time::Duration;
 
 use otto_migration::{Migrator, MigratorTrait};
-use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr,
-};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 
 /// Pool settings, read from configuration by the runtime crate.
 #[derive(Debug, Clone)]
@@ -27,7 +26,7 @@ impl DbSettings {
     }
 }
 
-/// Opens a pool. On SQLite the file is switched to WAL so readers never wait for the writer.
+/// Opens a pool (SQLite connections configured for concurrent use, see below).
 ///
 /// # Errors
 /// When the database cannot be reached or the URL is invalid.
@@ -38,13 +37,16 @@ pub async fn connect(settings: &DbSettings) -> Result<DatabaseConnection, DbErr>
         .min_connections(settings.min_connections)
         .acquire_timeout(settings.acquire_timeout)
         .connect_timeout(settings.acquire_timeout)
-        .sqlx_logging(false);
-    let db = Database::connect(options).await?;
-    if db.get_database_backend() == DatabaseBackend::Sqlite {
-        db.execute_unprepared("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
-            .await?;
-    }
-    Ok(db)
+        .sqlx_logging(false)
+        // Every SQLite connection: WAL (readers never wait for the writer), NORMAL sync (safe
+        // in WAL), and a busy timeout so concurrent writers queue instead of failing.
+        .map_sqlx_sqlite_opts(|sqlite| {
+            sqlite
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(5))
+        });
+    Database::connect(options).await
 }
 
 /// Applies every pending migration; a no-op when the schema is current.
