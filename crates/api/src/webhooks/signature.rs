@@ -167,16 +167,6 @@ fn hex(text: &str) -> Option<Vec<u8>> {
 pub mod sign {
     use super::*;
 
-    fn mac<M: Mac + KeyInit>(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
-        let Ok(mut mac) = <M as KeyInit>::new_from_slice(key) else {
-            return Vec::new();
-        };
-        for part in parts {
-            mac.update(part);
-        }
-        mac.finalize().into_bytes().to_vec()
-    }
-
     pub fn twilio(auth_token: &str, url: &str, params: &[(String, String)]) -> String {
         let mut sorted: Vec<&(String, String)> = params.iter().collect();
         sorted.sort();
@@ -203,8 +193,9 @@ pub mod sign {
         )
     }
 
+    /// The scheme the UWC client signs its own requests with.
     pub fn uwc(secret: &str, timestamp: &str, body: &[u8]) -> String {
-        hex_hmac_sha256(secret.as_bytes(), &[timestamp.as_bytes(), b".", body])
+        otto_integrations::uwc::signature(secret, timestamp, body)
     }
 
     pub fn callrail(secret: &str, body: &[u8]) -> String {
@@ -216,28 +207,29 @@ pub mod sign {
     }
 }
 
-/// Hex SHA-256 of `bytes` (body fingerprints in idempotency keys and output hashes).
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// Hex HMAC-SHA256, for signing outbound requests and tests' deliveries the way UWC does.
-pub fn hex_hmac_sha256(key: &[u8], parts: &[&[u8]]) -> String {
-    let Ok(mut mac) = <Hmac<Sha256> as KeyInit>::new_from_slice(key) else {
-        return String::new();
+fn mac<M: Mac + KeyInit>(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    let Ok(mut mac) = <M as KeyInit>::new_from_slice(key) else {
+        return Vec::new();
     };
     for part in parts {
         mac.update(part);
     }
-    mac.finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    mac.finalize().into_bytes().to_vec()
+}
+
+fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Hex SHA-256 of `bytes` (body fingerprints in idempotency keys and output hashes).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    to_hex(&Sha256::digest(bytes))
+}
+
+/// Hex HMAC-SHA256 (Bland's signature scheme).
+pub fn hex_hmac_sha256(key: &[u8], parts: &[&[u8]]) -> String {
+    to_hex(&mac::<Hmac<Sha256>>(key, parts))
 }
 
 #[cfg(test)]
