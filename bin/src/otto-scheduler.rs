@@ -3,7 +3,7 @@
 use clap::Parser;
 use otto_runtime::telemetry::Service;
 use otto_runtime::{AppContext, startup};
-use otto_scheduler::{Scheduler, standard_schedule};
+use otto_scheduler::{Scheduler, configured_schedule};
 
 #[derive(Parser)]
 #[command(
@@ -17,6 +17,13 @@ struct Cli {}
 async fn main() -> std::process::ExitCode {
     let _cli = Cli::parse();
     let config = startup::config_or_exit();
+    let schedule = match configured_schedule(&config) {
+        Ok(schedule) => schedule,
+        Err(err) => {
+            eprintln!("otto-scheduler: {err}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     let shutdown = startup::init(Service::Scheduler, &config);
     let ctx = match AppContext::build(config, shutdown).await {
         Ok(ctx) => ctx,
@@ -26,7 +33,7 @@ async fn main() -> std::process::ExitCode {
         }
     };
     let relay = ctx.spawn_outbox_relay();
-    Scheduler::new(ctx.clone(), standard_schedule()).run().await;
+    Scheduler::new(ctx.clone(), schedule).run().await;
     let _ = relay.await;
     otto_runtime::telemetry::otlp::shutdown();
     std::process::ExitCode::SUCCESS

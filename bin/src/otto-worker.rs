@@ -49,7 +49,7 @@ async fn main() -> std::process::ExitCode {
             let relay = ctx.spawn_outbox_relay();
             Worker::new(
                 ctx.clone(),
-                Registry::standard(),
+                Registry::standard(&ctx.config),
                 WorkerSettings::from_context(&ctx),
             )
             .run()

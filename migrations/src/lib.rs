@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_initial_schema;
 pub mod m20261122_000002_row_level_security;
 mod m20261122_000003_lead_list_index;
+mod m20261123_000004_pipeline_guards;
 mod tables;
 
 pub struct Migrator;
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_initial_schema::Migration),
             Box::new(m20261122_000002_row_level_security::Migration),
             Box::new(m20261122_000003_lead_list_index::Migration),
+            Box::new(m20261123_000004_pipeline_guards::Migration),
         ]
     }
 }

@@ -28,7 +28,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use otto_runtime::context::StartError;
 use otto_runtime::{AppContext, Config, Mode, metrics_recorder};
-use otto_scheduler::{Scheduler, standard_schedule};
+use otto_scheduler::{Scheduler, configured_schedule, standard_schedule};
 use otto_worker::{Registry, Worker, WorkerSettings};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -204,13 +204,15 @@ fn start_background(ctx: &AppContext) -> Vec<JoinHandle<()>> {
     if ctx.config.mode() == Mode::Embedded {
         let worker = Worker::new(
             ctx.clone(),
-            Registry::standard(),
+            Registry::standard(&ctx.config),
             WorkerSettings::from_context(ctx),
         );
         tasks.push(tokio::spawn(worker.run()));
-        tasks.push(tokio::spawn(
-            Scheduler::new(ctx.clone(), standard_schedule()).run(),
-        ));
+        let schedule = configured_schedule(&ctx.config).unwrap_or_else(|err| {
+            tracing::error!(error = %err, "SCHEDULE_OVERRIDES ignored");
+            standard_schedule()
+        });
+        tasks.push(tokio::spawn(Scheduler::new(ctx.clone(), schedule).run()));
     }
     tasks
 }

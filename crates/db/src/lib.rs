@@ -9,6 +9,7 @@ pub mod idempotency;
 pub mod job_store;
 pub mod outbox;
 pub mod schedule_runs;
+pub mod shunya_jobs;
 pub mod tenant_scope;
 
 pub use connection::{DbSettings, applied_migrations, connect, migrate};

@@ -12,7 +12,7 @@ use otto_runtime::jobs::backoff;
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 
 /// Hex HMAC-SHA256 of `"{timestamp}.{body}"`: the signature of UWC requests and callbacks.
 pub fn signature(secret: &str, timestamp: &str, body: &[u8]) -> String {
@@ -65,6 +65,66 @@ pub struct JobAccepted {
     pub status: String,
 }
 
+/// A finished transcription, as UWC's `asr/complete` callback and `job_status` output carry it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AsrOutput {
+    pub transcript: String,
+    #[serde(default)]
+    pub duration_seconds: Option<f64>,
+    #[serde(default)]
+    pub language: Option<String>,
+}
+
+impl AsrOutput {
+    /// Hex SHA-256 of the canonical JSON of this output: the same transcript gives the same hash
+    /// whether it came by webhook or by polling, so the second arrival is recognised.
+    pub fn hash(&self) -> String {
+        let canonical = serde_json::to_vec(self).unwrap_or_default();
+        Sha256::digest(&canonical)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AnalysisRequest {
+    pub company_id: String,
+    pub call_id: String,
+    pub transcript: String,
+}
+
+/// What Otto keeps of a call's analysis (stored as `calls.analysis`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CallAnalysis {
+    #[serde(default)]
+    pub objections: Vec<String>,
+    /// `positive`, `neutral` or `negative`.
+    pub sentiment: String,
+    /// `high`, `medium`, `low` or `none`.
+    pub booking_intent: String,
+    #[serde(default)]
+    pub key_signals: Vec<String>,
+    #[serde(default)]
+    pub summary: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FollowupRequest {
+    pub company_id: String,
+    pub call_id: String,
+    pub transcript: String,
+    pub analysis: CallAnalysis,
+    /// `sms` or `email`.
+    pub channel: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FollowupDraft {
+    pub channel: String,
+    pub body: String,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RagQuery {
     pub company_id: String,
@@ -112,6 +172,26 @@ pub struct UwcClient {
     settings: UwcSettings,
 }
 
+impl UwcSettings {
+    /// The settings of `config`, or `None` while UWC is not configured.
+    pub fn from_config(config: &otto_runtime::Config) -> Option<Self> {
+        let uwc = &config.uwc;
+        Some(Self {
+            base_url: uwc.base_url.clone()?,
+            api_key: uwc.api_key.as_ref()?.expose().to_owned(),
+            hmac_secret: config
+                .webhooks
+                .uwc_hmac
+                .as_ref()
+                .map(|s| s.expose().to_owned())
+                .unwrap_or_default(),
+            timeout: uwc.timeout,
+            max_retries: uwc.max_retries,
+            retry_base: uwc.retry_base,
+        })
+    }
+}
+
 impl UwcClient {
     /// # Errors
     /// When the HTTP client cannot be built.
@@ -128,15 +208,57 @@ impl UwcClient {
         &self,
         request: &AsrBatchRequest,
     ) -> Result<JobAccepted, UwcError> {
-        self.call(Method::POST, "/v1/asr/batch", "asr_batch", Some(request))
-            .await
+        let key = format!("asr:{}:{}", request.company_id, request.call_id);
+        self.call(
+            Method::POST,
+            "/v1/asr/batch",
+            "asr_batch",
+            Some(request),
+            Some(&key),
+        )
+        .await
+    }
+
+    /// # Errors
+    /// See [`UwcError`].
+    pub async fn analyze_call(&self, request: &AnalysisRequest) -> Result<CallAnalysis, UwcError> {
+        self.call(
+            Method::POST,
+            "/v1/analysis/call",
+            "analysis",
+            Some(request),
+            None,
+        )
+        .await
+    }
+
+    /// # Errors
+    /// See [`UwcError`].
+    pub async fn draft_followup(
+        &self,
+        request: &FollowupRequest,
+    ) -> Result<FollowupDraft, UwcError> {
+        self.call(
+            Method::POST,
+            "/v1/followups/draft",
+            "followup_draft",
+            Some(request),
+            None,
+        )
+        .await
     }
 
     /// # Errors
     /// See [`UwcError`].
     pub async fn query_rag(&self, query: &RagQuery) -> Result<RagAnswer, UwcError> {
-        self.call(Method::POST, "/v1/rag/query", "rag_query", Some(query))
-            .await
+        self.call(
+            Method::POST,
+            "/v1/rag/query",
+            "rag_query",
+            Some(query),
+            None,
+        )
+        .await
     }
 
     /// # Errors
@@ -147,6 +269,7 @@ impl UwcClient {
             "/v1/rag/documents",
             "rag_index",
             Some(request),
+            None,
         )
         .await
     }
@@ -157,8 +280,14 @@ impl UwcClient {
         &self,
         request: &TrainingRequest,
     ) -> Result<JobAccepted, UwcError> {
-        self.call(Method::POST, "/v1/training/jobs", "training", Some(request))
-            .await
+        self.call(
+            Method::POST,
+            "/v1/training/jobs",
+            "training",
+            Some(request),
+            None,
+        )
+        .await
     }
 
     /// # Errors
@@ -168,6 +297,7 @@ impl UwcClient {
             Method::GET,
             &format!("/v1/jobs/{job_id}"),
             "job_status",
+            None,
             None,
         )
         .await
@@ -179,6 +309,7 @@ impl UwcClient {
         path: &str,
         endpoint: &'static str,
         body: Option<&B>,
+        idempotency_key: Option<&str>,
     ) -> Result<T, UwcError> {
         let body = match body {
             Some(body) => serde_json::to_vec(body)?,
@@ -188,7 +319,9 @@ impl UwcClient {
         loop {
             attempt += 1;
             let started = Instant::now();
-            let result = self.send_once(method.clone(), path, &body).await;
+            let result = self
+                .send_once(method.clone(), path, &body, idempotency_key)
+                .await;
             let ms = started.elapsed().as_secs_f64() * 1000.0;
             metrics::histogram!("uwc_request_duration_ms", "endpoint" => endpoint, "method" => method.as_str().to_owned()).record(ms);
             let retryable = match &result {
@@ -235,6 +368,7 @@ impl UwcClient {
         method: Method,
         path: &str,
         body: &[u8],
+        idempotency_key: Option<&str>,
     ) -> Result<(StatusCode, String), reqwest::Error> {
         let timestamp = chrono::Utc::now().timestamp().to_string();
         let url = format!("{}{path}", self.settings.base_url.trim_end_matches('/'));
@@ -247,6 +381,9 @@ impl UwcClient {
                 "X-UWC-Signature",
                 signature(&self.settings.hmac_secret, &timestamp, body),
             );
+        if let Some(key) = idempotency_key {
+            request = request.header("Idempotency-Key", key);
+        }
         if !body.is_empty() {
             request = request
                 .header("content-type", "application/json")
@@ -294,6 +431,7 @@ mod tests {
             .and(path("/v1/asr/batch"))
             .and(header("authorization", "Bearer uwc-key"))
             .and(header("content-type", "application/json"))
+            .and(header("idempotency-key", "asr:org_1:call_1"))
             .and(header_exists("x-uwc-timestamp"))
             .and(|request: &Request| {
                 let timestamp = request

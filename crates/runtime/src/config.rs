@@ -9,6 +9,7 @@ use thiserror::Error;
 
 use crate::jobs::Queue;
 use crate::rate_config::RateLimitConfig;
+use crate::uwc_config::UwcConfig;
 
 pub const DEFAULT_SQLITE_URL: &str = "sqlite://otto.db?mode=rwc";
 
@@ -63,6 +64,10 @@ pub enum Mode {
 pub struct Secret(String);
 
 impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -123,6 +128,10 @@ pub struct Config {
     /// Idempotency keys older than this many days are purged (`IDEMPOTENCY_TTL_DAYS`, 90).
     pub idempotency_ttl_days: u32,
     pub realtime: RealtimeConfig,
+    pub uwc: UwcConfig,
+    /// `SCHEDULE_OVERRIDES`: `name=period` pairs (`poll-shunya-jobs=5s`) replacing a schedule's
+    /// period, for tests and local runs; `name=off` disables one.
+    pub schedule_overrides: Vec<(String, String)>,
 }
 
 /// WebSocket settings (SPEC section 7).
@@ -275,6 +284,13 @@ impl Config {
         };
         Ok(Self {
             realtime,
+            uwc: UwcConfig::from_lookup(&get)?,
+            schedule_overrides: get("SCHEDULE_OVERRIDES")
+                .unwrap_or_default()
+                .split(',')
+                .filter_map(|pair| pair.split_once('='))
+                .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+                .collect(),
             webhooks,
             idempotency_ttl_days: parse_or(&get, "IDEMPOTENCY_TTL_DAYS", 90)?,
             rate_limits: RateLimitConfig::from_lookup(&get)?,

@@ -13,6 +13,7 @@ pub mod redis_pool;
 pub mod shutdown;
 pub mod startup;
 pub mod telemetry;
+pub mod uwc_config;
 
 pub use config::{Config, ConfigError, Environment, Mode};
 pub use context::AppContext;

@@ -15,7 +15,7 @@ use otto_runtime::AppContext;
 use otto_runtime::leader::LeaderLock;
 use sea_orm::TransactionTrait;
 
-pub use schedule::{Schedule, standard_schedule};
+pub use schedule::{Schedule, configured_schedule, standard_schedule, with_overrides};
 
 const TICK: Duration = Duration::from_secs(1);
 

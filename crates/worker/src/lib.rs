@@ -3,8 +3,11 @@
 
 mod heartbeat;
 pub mod maintenance;
+pub mod pipeline;
 mod registry;
+pub mod reports;
 mod runner;
+pub mod typed;
 
 pub use registry::{JobError, JobHandler, Registry};
 pub use runner::{Worker, WorkerSettings};

@@ -33,10 +33,12 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Every job Otto runs today.
-    pub fn standard() -> Self {
+    /// Every job Otto runs, with the UWC client of `config` when it is configured.
+    pub fn standard(config: &otto_runtime::Config) -> Self {
         let mut registry = Self::default();
         crate::maintenance::register(&mut registry);
+        crate::pipeline::Pipeline::from_config(config).register(&mut registry);
+        registry.add(crate::reports::DailyReports);
         registry
     }
 

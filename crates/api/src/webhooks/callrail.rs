@@ -121,7 +121,7 @@ impl Effects for CallRailCall {
         }
         ctx.emit(envelope);
         if recording.is_some() && self.event != "pre-call" {
-            super::enqueue_transcription(txn, ctx, call.id).await?;
+            super::enqueue_transcription(ctx, call.id);
         }
         Ok(())
     }

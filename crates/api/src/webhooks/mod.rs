@@ -13,9 +13,9 @@ mod uwc;
 
 use actix_web::middleware::from_fn;
 use actix_web::{HttpRequest, web};
-use otto_runtime::jobs::{NewJob, Queue};
-use sea_orm::DatabaseTransaction;
-use serde_json::{Value, json};
+use otto_worker::pipeline::TranscribeCall;
+use otto_worker::typed::JobKind;
+use serde_json::Value;
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -128,20 +128,15 @@ fn text_of(value: Option<&Value>) -> Option<String> {
     }
 }
 
-/// Queues the transcription of a call's recording inside the delivery's transaction (database
-/// queue: the job exists exactly when the call does; Redis queue: enqueued at once, and the job
-/// finds no call if the delivery then rolls back).
-async fn enqueue_transcription(
-    txn: &DatabaseTransaction,
-    ctx: &DeliveryContext<'_>,
-    call_id: Uuid,
-) -> Result<(), ApiError> {
-    let payload = json!({ "tenant_id": ctx.tenant, "call_id": call_id, "trace_id": ctx.trace });
-    ctx.state
-        .ctx
-        .queue
-        .push_in(txn, NewJob::now(Queue::Asr, "asr.transcribe", payload))
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))?;
-    Ok(())
+/// Queues the transcription of a call's recording if and only if the delivery commits (see
+/// `PendingJobs`: inside the transaction with the database queue, right after it with Redis).
+fn enqueue_transcription(ctx: &DeliveryContext<'_>, call_id: Uuid) {
+    ctx.enqueue(
+        TranscribeCall {
+            tenant_id: ctx.tenant.clone(),
+            call_id,
+            trace_id: ctx.trace.clone(),
+        }
+        .to_job(),
+    );
 }

@@ -9,6 +9,7 @@ use actix_web::HttpResponse;
 use async_trait::async_trait;
 use otto_db::idempotency;
 use otto_domain::{EventEnvelope, TenantId, TraceId};
+use otto_runtime::jobs::{NewJob, PendingJobs};
 use sea_orm::{DatabaseTransaction, TransactionTrait};
 use serde_json::{Value, json};
 
@@ -70,12 +71,23 @@ pub struct DeliveryContext<'a> {
     pub external_id: &'a str,
     /// Events of this delivery, written to the outbox in one statement before commit.
     events: RefCell<Vec<EventEnvelope>>,
+    /// Jobs of this delivery, enqueued only if it commits.
+    jobs: RefCell<PendingJobs>,
 }
 
 impl DeliveryContext<'_> {
     /// Adds `envelope` to the events the delivery's transaction records.
     pub fn emit(&self, envelope: EventEnvelope) {
         self.events.borrow_mut().push(envelope);
+    }
+
+    /// Adds `job` to the jobs enqueued if the delivery commits.
+    pub fn enqueue(&self, job: NewJob) {
+        self.jobs.borrow_mut().add(job);
+    }
+
+    pub fn enqueue_all(&self, jobs: PendingJobs) {
+        self.jobs.borrow_mut().append(jobs);
     }
 
     pub fn event(&self, name: &str, data: Value) -> EventEnvelope {
@@ -136,7 +148,9 @@ pub async fn deliver(
         provider,
         external_id,
         events: RefCell::new(Vec::new()),
+        jobs: RefCell::new(PendingJobs::default()),
     };
+    let queue = state.ctx.queue.as_ref();
     let applied = async {
         effects.apply(&txn, &ctx).await?;
         let processed = ctx.event(
@@ -145,20 +159,27 @@ pub async fn deliver(
         );
         ctx.emit(processed);
         let events = ctx.events.take();
-        otto_db::outbox::record_all(&txn, &events)
+        otto_db::outbox::record_all(&txn, &events).await?;
+        let mut jobs = ctx.jobs.take();
+        jobs.stage(queue, &txn)
             .await
-            .map_err(ApiError::from)
+            .map_err(|e| ApiError::Internal(e.into()))?;
+        Ok::<_, ApiError>(jobs)
     }
     .await;
-    if let Err(err) = applied {
-        // Dropping the transaction rolls back the key with the partial writes.
-        drop(txn);
-        metrics::counter!("webhook_failures_total", &labels).increment(1);
-        tracing::warn!(provider = provider.as_str(), external_id, tenant_id = %tenant, status = "failed", error = %err, "webhook delivery failed");
-        return Err(err);
-    }
+    let jobs = match applied {
+        Ok(jobs) => jobs,
+        Err(err) => {
+            // Dropping the transaction rolls back the key with the partial writes.
+            drop(txn);
+            metrics::counter!("webhook_failures_total", &labels).increment(1);
+            tracing::warn!(provider = provider.as_str(), external_id, tenant_id = %tenant, status = "failed", error = %err, "webhook delivery failed");
+            return Err(err);
+        }
+    };
     txn.commit().await?;
     state.ctx.outbox.notify();
+    jobs.release(queue).await;
     metrics::counter!("webhook_processed_total", &labels).increment(1);
     log_delivery(provider, external_id, Some(&tenant), Outcome::Processed);
     Ok(Outcome::Processed)

@@ -218,7 +218,8 @@ impl Effects for TwilioDelivery {
                     },
                 )
                 .await?;
-                super::enqueue_transcription(txn, ctx, call.id).await
+                super::enqueue_transcription(ctx, call.id);
+                Ok(())
             }
             Kind::Status => {
                 let status = get("CallStatus").unwrap_or_default();

@@ -12,6 +12,11 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, Q
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use otto_integrations::uwc::AsrOutput;
+use otto_worker::pipeline::{
+    count_asr_minutes, fail_transcription, insert_draft, store_transcript,
+};
+
 use super::pipeline::{DeliveryContext, Effects, Provider, deliver};
 use super::{json_body, signature, tenants, text_of};
 use crate::error::ApiError;
@@ -110,16 +115,62 @@ impl Effects for UwcCallback {
                 .await?;
             return Ok(());
         };
+        match (self.event.as_str(), job.call_id) {
+            ("asr/complete", Some(_)) => self.apply_transcript(txn, ctx, &job).await,
+            _ => self.apply_generic(txn, ctx, &job, status).await,
+        }
+    }
+}
+
+impl UwcCallback {
+    /// The transcript goes through the pipeline's `store_transcript`, like a polled one: only
+    /// the first of the two arrivals changes anything, and it enqueues the analysis.
+    async fn apply_transcript(
+        &self,
+        txn: &DatabaseTransaction,
+        ctx: &DeliveryContext<'_>,
+        job: &shunya_job::Model,
+    ) -> Result<(), ApiError> {
+        if text_of(self.body.get("status")).is_some_and(|s| s == "failed") {
+            let reason = text_of(self.body.get("error"))
+                .unwrap_or_else(|| "UWC reported the job failed".to_owned());
+            if let Some(event) =
+                fail_transcription(txn, &ctx.tenant, job, &reason, &ctx.trace).await?
+            {
+                ctx.emit(event);
+            }
+            return Ok(());
+        }
+        let output: AsrOutput = serde_json::from_value(self.body.clone())
+            .map_err(|e| ApiError::validation("transcript", e.to_string()))?;
+        if let Some(stored) = store_transcript(txn, &ctx.tenant, job, &output, &ctx.trace).await? {
+            for event in stored.events {
+                ctx.emit(event);
+            }
+            ctx.enqueue_all(stored.jobs);
+            count_asr_minutes(stored.minutes);
+        }
+        Ok(())
+    }
+
+    /// Other callbacks: the job row is completed once per distinct body.
+    async fn apply_generic(
+        &self,
+        txn: &DatabaseTransaction,
+        ctx: &DeliveryContext<'_>,
+        job: &shunya_job::Model,
+        status: String,
+    ) -> Result<(), ApiError> {
         if job.processed_output_hash.as_deref() == Some(self.output_hash.as_str()) {
             return Ok(());
         }
         shunya_job::Entity::update_many()
-            .col_expr(shunya_job::Column::Status, Expr::value(status.clone()))
+            .col_expr(shunya_job::Column::Status, Expr::value(status))
             .col_expr(
                 shunya_job::Column::ProcessedOutputHash,
                 Expr::value(self.output_hash.clone()),
             )
-            .col_expr(shunya_job::Column::UpdatedAt, Expr::value(now))
+            .col_expr(shunya_job::Column::UpdatedAt, Expr::value(Utc::now()))
             .filter(shunya_job::Column::Id.eq(job.id))
             .exec(txn)
             .await?;
@@ -128,9 +179,7 @@ impl Effects for UwcCallback {
         }
         Ok(())
     }
-}
 
-impl UwcCallback {
     async fn persist_output(
         &self,
         txn: &DatabaseTransaction,
@@ -142,13 +191,6 @@ impl UwcCallback {
             .filter(call::Column::Id.eq(call_id))
             .filter(call::Column::CompanyId.eq(ctx.tenant.as_str()));
         match self.event.as_str() {
-            "asr/complete" => {
-                let transcript = text_of(self.body.get("transcript")).unwrap_or_default();
-                update
-                    .col_expr(call::Column::Transcript, Expr::value(transcript))
-                    .exec(txn)
-                    .await?;
-            }
             "analysis/complete" => {
                 let analysis = self.body.get("analysis").cloned().unwrap_or(Value::Null);
                 update
@@ -172,9 +214,7 @@ impl UwcCallback {
                     created_at: Set(now),
                     updated_at: Set(now),
                 };
-                follow_up::Entity::insert(row)
-                    .exec_without_returning(txn)
-                    .await?;
+                insert_draft(txn, row).await?;
             }
             _ => {}
         }

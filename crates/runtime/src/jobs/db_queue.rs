@@ -60,6 +60,10 @@ impl JobQueue for DbJobQueue {
         Ok(job_store::push(txn, stored(job)?).await?.to_string())
     }
 
+    fn enqueues_in_transaction(&self) -> bool {
+        true
+    }
+
     async fn reserve(
         &self,
         queues: &[Queue],

@@ -124,6 +124,10 @@ pub trait JobQueue: Send + Sync {
         let _ = txn;
         self.push(job).await
     }
+    /// Whether `push_in` really enqueues inside the transaction (the queue lives in the database).
+    fn enqueues_in_transaction(&self) -> bool {
+        false
+    }
     /// Leases the next due job of `queues` for `lease`, if any.
     async fn reserve(
         &self,
@@ -147,6 +151,54 @@ pub trait JobQueue: Send + Sync {
     async fn dead(&self, limit: u64) -> Result<Vec<DeadJob>, QueueError>;
     /// Re-enqueues a dead job with a fresh attempt budget; false when `id` is not dead.
     async fn retry_dead(&self, id: &str) -> Result<bool, QueueError>;
+}
+
+/// Jobs a transaction wants run if and only if it commits. A database queue takes them inside the
+/// transaction (`stage`); any other queue gets them right after the commit (`release`): a job must
+/// never run before the rows it reads are committed. A crash between commit and release leaves
+/// work undone but recorded, which the sweeping schedules (`process-pending-transcriptions`) find.
+#[derive(Debug, Default)]
+pub struct PendingJobs {
+    jobs: Vec<NewJob>,
+}
+
+impl PendingJobs {
+    pub fn add(&mut self, job: NewJob) {
+        self.jobs.push(job);
+    }
+
+    pub fn append(&mut self, other: PendingJobs) {
+        self.jobs.extend(other.jobs);
+    }
+
+    /// Before commit.
+    ///
+    /// # Errors
+    /// When the database queue refuses a job (the transaction should roll back).
+    pub async fn stage(
+        &mut self,
+        queue: &dyn JobQueue,
+        txn: &DatabaseTransaction,
+    ) -> Result<(), QueueError> {
+        if queue.enqueues_in_transaction() {
+            for job in self.jobs.drain(..) {
+                queue.push_in(txn, job).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// After commit. A failure is logged and counted, not returned: the transaction is committed
+    /// and the sweeps will enqueue the work again.
+    pub async fn release(self, queue: &dyn JobQueue) {
+        for job in self.jobs {
+            if let Err(err) = queue.push(job.clone()).await {
+                metrics::counter!("job_enqueue_failures_total", "name" => job.name.clone())
+                    .increment(1);
+                tracing::error!(error = %err, job = %job.name, "could not enqueue a job after commit; the sweep will retry it");
+            }
+        }
+    }
 }
 
 /// Exponential backoff with jitter for the attempt that just failed (1-based): 2 s, 4 s, 8 s...
