@@ -31,6 +31,7 @@ mod jobs;
 mod leads;
 mod ops;
 mod outbox;
+mod pipeline;
 mod rate_limits;
 mod realtime;
 mod storage;

@@ -18,7 +18,7 @@ const TWILIO_TOKEN: &str = "a1b2c3d4e5f6";
 const PUBLIC_BASE: &str = "https://otto.example.com";
 const CLERK_SECRET: &str = "whsec_b3R0by10ZXN0LXNlY3JldC0wMTIzNDU2Nzg5YWJjZGVm";
 const UWC_SECRET: &str = "uwc-test-secret";
-const CALLRAIL_SECRET: &str = "callrail-secret";
+pub(crate) const CALLRAIL_SECRET: &str = "callrail-secret";
 const BLAND_SECRET: &str = "bland-secret";
 const TENANT: &str = "org_wh";
 const OUR_NUMBER: &str = "+15557654321";
@@ -56,14 +56,14 @@ async fn webhook_app(db: TestDatabase) -> Result<TestApp, Box<dyn std::error::Er
     Ok(app)
 }
 
-fn callrail_body(call_id: &str, company: &str, recording: Option<&str>) -> String {
+pub(crate) fn callrail_body(call_id: &str, company: &str, recording: Option<&str>) -> String {
     json!({"company_id": company, "call": {"id": call_id}, "customer_phone_number": "(555) 123-4567",
         "customer_name": "Pat Caller", "direction": "inbound", "answered": true, "duration": "95",
         "recording": recording, "start_time": "2026-11-22T10:00:00Z"})
     .to_string()
 }
 
-async fn post_callrail(
+pub(crate) async fn post_callrail(
     app: &TestApp,
     path: &str,
     body: &str,
@@ -80,19 +80,19 @@ async fn post_callrail(
         .await
 }
 
-async fn status_of(response: reqwest::Response) -> Result<(u16, Value), reqwest::Error> {
+pub(crate) async fn status_of(response: reqwest::Response) -> Result<(u16, Value), reqwest::Error> {
     let code = response.status().as_u16();
     Ok((code, response.json().await.unwrap_or(Value::Null)))
 }
 
-async fn count<E: EntityTrait>(app: &TestApp) -> Result<u64, sea_orm::DbErr>
+pub(crate) async fn count<E: EntityTrait>(app: &TestApp) -> Result<u64, sea_orm::DbErr>
 where
     E::Model: Sync,
 {
     PaginatorTrait::count(E::find(), &app.ctx.db).await
 }
 
-async fn events(app: &TestApp, name: &str) -> Result<u64, sea_orm::DbErr> {
+pub(crate) async fn events(app: &TestApp, name: &str) -> Result<u64, sea_orm::DbErr> {
     outbox_event::Entity::find()
         .filter(outbox_event::Column::Event.eq(name))
         .count(&app.ctx.db)
