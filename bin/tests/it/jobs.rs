@@ -11,7 +11,9 @@ use redis::AsyncCommands;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{TestDatabase, TestResult, config, eventually, redis_prefix, redis_url};
+use crate::helpers::{
+    DisposableRedis, TestDatabase, TestResult, config, eventually, redis_prefix, redis_url,
+};
 
 on_both_databases!(
     database_queue_honours_the_queue_contract,
@@ -99,6 +101,19 @@ async fn queue_contract(queue: &dyn JobQueue) -> TestResult {
     assert_eq!(
         (second.id.as_str(), second.attempts),
         (first.id.as_str(), 2)
+    );
+    assert!(
+        !queue.extend(&first, short).await?,
+        "the first holder lost its lease for good"
+    );
+    // A live holder renews its lease and keeps the job past the original expiry.
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert!(queue.extend(&second, short).await?);
+    }
+    assert!(
+        queue.reserve(&[Queue::Default], short).await?.is_none(),
+        "a renewed lease is not handed over"
     );
 
     queue
@@ -197,6 +212,7 @@ async fn worker_retries_with_growing_delays_then_dead_letters() -> TestResult {
     let settings = WorkerSettings {
         queues: vec![Queue::Default],
         concurrency: 2,
+        dedicated: Vec::new(),
         lease: Duration::from_secs(30),
         idle_poll: Duration::from_millis(10),
         retry_base: Duration::from_millis(100),
@@ -346,5 +362,146 @@ async fn one_scheduler_leads_and_a_standby_takes_over() -> TestResult {
         standby.acquire_or_renew().await?,
         "the expired lock is taken over"
     );
+    Ok(())
+}
+
+/// Counts its runs.
+struct Counting(Arc<std::sync::atomic::AtomicUsize>);
+
+#[async_trait]
+impl JobHandler for Counting {
+    async fn run(&self, _payload: &Value, _ctx: &AppContext) -> Result<(), JobError> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// A worker on a private redis-server, running `test.count` jobs.
+async fn counting_worker(
+    redis: &DisposableRedis,
+) -> Result<
+    (
+        AppContext,
+        Arc<std::sync::atomic::AtomicUsize>,
+        tokio::task::JoinHandle<()>,
+    ),
+    Box<dyn std::error::Error>,
+> {
+    let db = TestDatabase::sqlite();
+    let ctx = AppContext::build(
+        config(
+            &db,
+            &[("REDIS_URL", &redis.url()), ("REDIS_PREFIX", "otto:")],
+        ),
+        CancellationToken::new(),
+    )
+    .await?;
+    std::mem::forget(db); // The file outlives the test; the worker keeps its pool open.
+    let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut registry = Registry::default();
+    registry.register("test.count", Counting(runs.clone()));
+    let settings = WorkerSettings {
+        queues: vec![Queue::Default],
+        concurrency: 4,
+        dedicated: Vec::new(),
+        lease: Duration::from_secs(30),
+        idle_poll: Duration::from_millis(20),
+        retry_base: Duration::from_millis(100),
+    };
+    let worker = tokio::spawn(Worker::new(ctx.clone(), registry, settings).run());
+    Ok((ctx, runs, worker))
+}
+
+fn count_job() -> NewJob {
+    NewJob::now(Queue::Default, "test.count", json!({}))
+}
+
+/// apalis users saw workers loop on errors forever after a Redis restart; ours reconnects.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_recovers_by_itself_when_redis_restarts() -> TestResult {
+    let mut redis = DisposableRedis::start()?;
+    let port = redis.port;
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        })
+        .await
+    );
+    let (ctx, runs, worker) = counting_worker(&redis).await?;
+    ctx.queue.push(count_job()).await?;
+    let ran = || runs.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(eventually(Duration::from_secs(5), || async { ran() == 1 }).await);
+
+    redis.stop();
+    tokio::time::sleep(Duration::from_secs(2)).await; // The worker meets a dead Redis.
+    let _restarted = DisposableRedis::start_on(port)?;
+    let pushed = eventually(Duration::from_secs(10), || async {
+        ctx.queue.push(count_job()).await.is_ok()
+    })
+    .await;
+    assert!(pushed, "Redis did not come back");
+    assert!(
+        eventually(Duration::from_secs(10), || async { ran() == 2 }).await,
+        "the worker did not resume after the restart"
+    );
+    ctx.shutdown.cancel();
+    worker.await?;
+    Ok(())
+}
+
+/// apalis users saw completed jobs pile up in Redis; ours leave nothing behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_completed_jobs_leave_redis_as_it_was() -> TestResult {
+    let redis = DisposableRedis::start()?;
+    let port = redis.port;
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        })
+        .await
+    );
+    let (ctx, runs, worker) = counting_worker(&redis).await?;
+    let client = redis::Client::open(redis.url())?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    let used_memory = |info: String| -> u64 {
+        info.lines()
+            .find_map(|l| l.strip_prefix("used_memory:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    // Warm up (scripts loaded, connections opened) before the baseline.
+    for _ in 0..100 {
+        ctx.queue.push(count_job()).await?;
+    }
+    let ran = || runs.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(eventually(Duration::from_secs(10), || async { ran() == 100 }).await);
+    let before = used_memory(
+        redis::cmd("INFO")
+            .arg("memory")
+            .query_async(&mut conn)
+            .await?,
+    );
+    for _ in 0..10_000 {
+        ctx.queue.push(count_job()).await?;
+    }
+    assert!(
+        eventually(Duration::from_secs(120), || async { ran() == 10_100 }).await,
+        "ran {} of 10,100",
+        ran()
+    );
+    let keys: Vec<String> = conn.keys("*").await?;
+    assert!(keys.is_empty(), "finished jobs left keys: {keys:?}");
+    let after = used_memory(
+        redis::cmd("INFO")
+            .arg("memory")
+            .query_async(&mut conn)
+            .await?,
+    );
+    assert!(
+        after < before + 256 * 1024,
+        "Redis grew from {before} to {after} bytes over 10,000 jobs"
+    );
+    ctx.shutdown.cancel();
+    worker.await?;
     Ok(())
 }

@@ -36,3 +36,4 @@ mod rate_limits;
 mod realtime;
 mod storage;
 mod webhooks;
+mod worker_processes;

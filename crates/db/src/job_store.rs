@@ -133,6 +133,27 @@ pub async fn fail<C: ConnectionTrait>(
     Ok(())
 }
 
+/// Extends the lease of a job still running under attempt `attempts` (its worker is alive);
+/// false when the job is no longer this attempt's (finished, or taken over after expiry).
+///
+/// # Errors
+/// On database failure.
+pub async fn extend<C: ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+    attempts: i32,
+    until: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let extended = Entity::update_many()
+        .col_expr(Column::LockedUntil, Expr::value(Some(until)))
+        .filter(Column::Id.eq(id))
+        .filter(Column::Status.eq(STATUS_RUNNING))
+        .filter(Column::Attempts.eq(attempts))
+        .exec(conn)
+        .await?;
+    Ok(extended.rows_affected == 1)
+}
+
 /// Returns a leased job to the queue untouched (graceful shutdown), undoing its attempt.
 ///
 /// # Errors

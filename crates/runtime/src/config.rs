@@ -114,6 +114,12 @@ pub struct Config {
     pub ready_check_timeout: Duration,
     pub worker_queues: Vec<Queue>,
     pub worker_concurrency: usize,
+    /// `WORKER_QUEUE_CONCURRENCY` (`asr=2,analysis=8`): slots reserved for one queue each; the
+    /// other queues of `WORKER_QUEUES` share `WORKER_CONCURRENCY` slots.
+    pub worker_queue_concurrency: Vec<(Queue, usize)>,
+    /// `WORKER_LEASE_SECONDS` (300): how long a job may run before another worker may take it
+    /// over (a worker killed mid-job loses its jobs to others after this).
+    pub worker_lease: Duration,
     pub shutdown_grace: Duration,
     /// Apply pending migrations when a process starts (default: only in embedded mode; in
     /// production `otto-api migrate` runs once per release).
@@ -329,7 +335,9 @@ impl Config {
                 1000,
             )?),
             worker_queues: parse_queues(get("WORKER_QUEUES"))?,
+            worker_queue_concurrency: parse_queue_concurrency(get("WORKER_QUEUE_CONCURRENCY"))?,
             worker_concurrency: parse_or(&get, "WORKER_CONCURRENCY", 4)?,
+            worker_lease: Duration::from_secs(parse_or(&get, "WORKER_LEASE_SECONDS", 300)?),
             shutdown_grace: Duration::from_secs(parse_or(&get, "SHUTDOWN_GRACE_SECONDS", 10)?),
         })
     }
@@ -374,6 +382,31 @@ fn parse_queues(raw: Option<String>) -> Result<Vec<Queue>, ConfigError> {
                 name: "WORKER_QUEUES",
                 reason: format!("unknown queue '{}'", name.trim()),
             })
+        })
+        .collect()
+}
+
+fn parse_queue_concurrency(raw: Option<String>) -> Result<Vec<(Queue, usize)>, ConfigError> {
+    let invalid = |reason: String| ConfigError::Invalid {
+        name: "WORKER_QUEUE_CONCURRENCY",
+        reason,
+    };
+    raw.unwrap_or_default()
+        .split(',')
+        .filter(|pair| !pair.trim().is_empty())
+        .map(|pair| {
+            let (name, slots) = pair
+                .split_once('=')
+                .ok_or_else(|| invalid(format!("'{pair}' is not queue=slots")))?;
+            let queue = Queue::parse(name.trim())
+                .ok_or_else(|| invalid(format!("unknown queue '{}'", name.trim())))?;
+            let slots = slots
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| invalid(format!("'{slots}' is not a positive number")))?;
+            Ok((queue, slots))
         })
         .collect()
 }
@@ -426,6 +459,22 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect()
+    }
+
+    #[test]
+    fn queue_concurrency_is_parsed_and_checked() -> Result<(), ConfigError> {
+        let config = Config::from_map(&vars(&[("WORKER_QUEUE_CONCURRENCY", "asr=2, analysis=8")]))?;
+        assert_eq!(
+            config.worker_queue_concurrency,
+            vec![(Queue::Asr, 2), (Queue::Analysis, 8)]
+        );
+        for bad in ["asr", "nope=2", "asr=0", "asr=x"] {
+            assert!(
+                Config::from_map(&vars(&[("WORKER_QUEUE_CONCURRENCY", bad)])).is_err(),
+                "{bad}"
+            );
+        }
+        Ok(())
     }
 
     #[test]

@@ -34,7 +34,8 @@ impl LeaderLock {
         Self {
             pool,
             key: key.into(),
-            holder: uuid::Uuid::new_v4().to_string(),
+            // The pid first, so an operator (or a test) can tell which process leads.
+            holder: format!("{}:{}", std::process::id(), uuid::Uuid::new_v4().simple()),
             ttl,
         }
     }

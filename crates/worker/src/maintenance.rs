@@ -16,6 +16,8 @@ pub const PURGE_OUTBOX: &str = "maintenance.purge_outbox";
 pub const PURGE_HEARTBEATS: &str = "maintenance.purge_heartbeats";
 pub const PURGE_SCHEDULE_RUNS: &str = "maintenance.purge_schedule_runs";
 pub const PURGE_IDEMPOTENCY_KEYS: &str = "maintenance.purge_idempotency_keys";
+/// Does nothing: for smoke checks of a deployment and the queue benchmark.
+pub const NOOP: &str = "system.noop";
 pub const CLEANUP_OLD_TASKS: &str = "maintenance.cleanup_old_tasks";
 pub const CLEANUP_EPHEMERAL_SESSIONS: &str = "maintenance.cleanup_ephemeral_sessions";
 
@@ -36,8 +38,18 @@ pub fn register(registry: &mut Registry) {
         .register(PURGE_HEARTBEATS, PurgeHeartbeats)
         .register(PURGE_SCHEDULE_RUNS, PurgeScheduleRuns)
         .register(PURGE_IDEMPOTENCY_KEYS, PurgeIdempotencyKeys)
+        .register(NOOP, Noop)
         .register(CLEANUP_OLD_TASKS, CleanupOldTasks)
         .register(CLEANUP_EPHEMERAL_SESSIONS, CleanupEphemeralSessions);
+}
+
+pub struct Noop;
+
+#[async_trait]
+impl JobHandler for Noop {
+    async fn run(&self, _payload: &Value, _ctx: &AppContext) -> Result<(), JobError> {
+        Ok(())
+    }
 }
 
 pub struct PurgeOutbox;

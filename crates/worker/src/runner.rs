@@ -14,7 +14,10 @@ use crate::{JobError, Registry};
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
     pub queues: Vec<Queue>,
+    /// Slots shared by the queues without slots of their own.
     pub concurrency: usize,
+    /// Queues with slots of their own, so a flood on one cannot starve another.
+    pub dedicated: Vec<(Queue, usize)>,
     /// How long a job may run before another worker may take it over.
     pub lease: Duration,
     /// How long to wait between polls of an empty queue.
@@ -28,10 +31,39 @@ impl WorkerSettings {
         Self {
             queues: ctx.config.worker_queues.clone(),
             concurrency: ctx.config.worker_concurrency.max(1),
-            lease: Duration::from_secs(300),
+            dedicated: ctx
+                .config
+                .worker_queue_concurrency
+                .iter()
+                .filter(|(queue, _)| ctx.config.worker_queues.contains(queue))
+                .copied()
+                .collect(),
+            lease: ctx.config.worker_lease,
             idle_poll: Duration::from_millis(500),
             retry_base: Duration::from_secs(2),
         }
+    }
+}
+
+impl WorkerSettings {
+    /// Each group of queues with its number of slots: one group per dedicated queue, and the
+    /// rest of `queues` sharing `concurrency` slots.
+    pub fn pools(&self) -> Vec<(Vec<Queue>, usize)> {
+        let mut pools: Vec<(Vec<Queue>, usize)> = self
+            .dedicated
+            .iter()
+            .map(|(queue, count)| (vec![*queue], *count))
+            .collect();
+        let shared: Vec<Queue> = self
+            .queues
+            .iter()
+            .filter(|queue| !self.dedicated.iter().any(|(d, _)| d == *queue))
+            .copied()
+            .collect();
+        if !shared.is_empty() {
+            pools.push((shared, self.concurrency.max(1)));
+        }
+        pools
     }
 }
 
@@ -80,8 +112,12 @@ impl Worker {
             queues,
             self.in_flight.clone(),
         ));
-        let slots: Vec<_> = (0..self.settings.concurrency)
-            .map(|_| tokio::spawn(self.slot()))
+        let slots: Vec<_> = self
+            .settings
+            .pools()
+            .into_iter()
+            .flat_map(|(queues, count)| (0..count).map(move |_| queues.clone()))
+            .map(|queues| tokio::spawn(self.slot(queues)))
             .collect();
         for slot in slots {
             let _ = slot.await;
@@ -90,8 +126,9 @@ impl Worker {
         tracing::info!(worker_id = %self.id, "worker stopped");
     }
 
-    fn slot(&self) -> impl Future<Output = ()> + Send + 'static {
+    fn slot(&self, queues: Vec<Queue>) -> impl Future<Output = ()> + Send + 'static {
         let slot = Slot {
+            queues,
             ctx: self.ctx.clone(),
             registry: self.registry.clone(),
             settings: self.settings.clone(),
@@ -102,6 +139,7 @@ impl Worker {
 }
 
 struct Slot {
+    queues: Vec<Queue>,
     ctx: AppContext,
     registry: Arc<Registry>,
     settings: WorkerSettings,
@@ -115,7 +153,7 @@ impl Slot {
             match self
                 .ctx
                 .queue
-                .reserve(&self.settings.queues, self.settings.lease)
+                .reserve(&self.queues, self.settings.lease)
                 .await
             {
                 Ok(Some(job)) => self.process(job).await,
@@ -148,6 +186,7 @@ impl Slot {
         let outcome = tokio::select! {
             result = self.execute(&job).instrument(span.clone()) => Some(result),
             () = deadline => None,
+            () = self.keep_leased(&job) => None,
         };
         let _entered = span.enter();
         match outcome {
@@ -160,6 +199,25 @@ impl Slot {
             }
         }
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Renews the job's lease every third of it while the job runs, so only a dead worker's jobs
+    /// are taken over, however long they run. Never returns while this attempt holds the job.
+    async fn keep_leased(&self, job: &LeasedJob) {
+        let lease = self.settings.lease;
+        loop {
+            tokio::time::sleep(lease / 3).await;
+            match self.ctx.queue.extend(job, lease).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::warn!("job lease lost; leaving the job to its new holder");
+                    // Keep running the attempt: its effects are idempotent, and stopping midway
+                    // would not be safer. The lease is simply no longer renewed.
+                    std::future::pending::<()>().await;
+                }
+                Err(err) => tracing::warn!(error = %err, "could not renew a job lease"),
+            }
+        }
     }
 
     async fn execute(&self, job: &LeasedJob) -> Result<(), JobError> {
@@ -246,4 +304,28 @@ fn job_span(job: &LeasedJob) -> tracing::Span {
         .and_then(|v| v.as_str())
         .map(str::to_owned);
     tracing::info_span!("job", job = %job.name, job_id = %job.id, queue = %job.queue, trace_id = trace, tenant_id = tenant)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dedicated_queues_get_their_own_slots_and_the_rest_share() {
+        let settings = WorkerSettings {
+            queues: vec![Queue::Default, Queue::Asr, Queue::Analysis],
+            concurrency: 3,
+            dedicated: vec![(Queue::Asr, 2)],
+            lease: Duration::from_secs(1),
+            idle_poll: Duration::from_secs(1),
+            retry_base: Duration::from_secs(1),
+        };
+        assert_eq!(
+            settings.pools(),
+            vec![
+                (vec![Queue::Asr], 2),
+                (vec![Queue::Default, Queue::Analysis], 3)
+            ]
+        );
+    }
 }

@@ -96,6 +96,16 @@ impl JobQueue for DbJobQueue {
         Ok(job_store::fail(&self.db, id, error, retry_at).await?)
     }
 
+    async fn extend(&self, job: &LeasedJob, lease: Duration) -> Result<bool, QueueError> {
+        let Some(id) = parse_id(&job.id) else {
+            return Ok(false);
+        };
+        let until = chrono::Utc::now()
+            + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::minutes(5));
+        let attempts = i32::try_from(job.attempts).unwrap_or(i32::MAX);
+        Ok(job_store::extend(&self.db, id, attempts, until).await?)
+    }
+
     async fn release(&self, job: &LeasedJob) -> Result<(), QueueError> {
         let Some(id) = parse_id(&job.id) else {
             return Ok(());

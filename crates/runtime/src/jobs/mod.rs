@@ -143,6 +143,9 @@ pub trait JobQueue: Send + Sync {
         error: &str,
         retry_at: Option<DateTime<Utc>>,
     ) -> Result<(), QueueError>;
+    /// Renews the lease of a job this worker is still running; false when the job is no longer
+    /// this attempt's.
+    async fn extend(&self, job: &LeasedJob, lease: Duration) -> Result<bool, QueueError>;
     /// Hands a leased job back untouched (graceful shutdown).
     async fn release(&self, job: &LeasedJob) -> Result<(), QueueError>;
     /// Jobs waiting or running per queue.

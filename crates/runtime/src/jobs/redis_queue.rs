@@ -62,6 +62,14 @@ redis.call('HDEL', KEYS[4], ARGV[1])
 return 1
 ";
 
+/// Pushes back the lease end of a job still leased under this attempt.
+const EXTEND: &str = r"
+if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[3] then return 0 end
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+redis.call('ZADD', KEYS[1], 'XX', ARGV[2], ARGV[1])
+return 1
+";
+
 const RETRY_DEAD: &str = r"
 if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
@@ -206,6 +214,21 @@ impl JobQueue for RedisJobQueue {
                     .await
             }
         }
+    }
+
+    async fn extend(&self, job: &LeasedJob, lease: Duration) -> Result<bool, QueueError> {
+        let until =
+            Utc::now() + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::minutes(5));
+        let mut conn = self.pool.get().await?;
+        let extended: i64 = Script::new(EXTEND)
+            .key(self.leased(&job.queue))
+            .key(self.key("attempts"))
+            .arg(&job.id)
+            .arg(millis(until))
+            .arg(job.attempts)
+            .invoke_async(&mut *conn)
+            .await?;
+        Ok(extended == 1)
     }
 
     async fn release(&self, job: &LeasedJob) -> Result<(), QueueError> {

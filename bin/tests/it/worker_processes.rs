@@ -1,0 +1,260 @@
+//! The job system through the real binaries, on PostgreSQL and Redis: a worker killed with
+//! SIGKILL mid-job loses nothing (a second worker finishes the job once), and two schedulers
+//! fire each slot once, the standby taking over when the leader is killed.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use otto_db::entities::{call, company, schedule_run, shunya_job};
+use otto_domain::{TenantId, TraceId};
+use otto_runtime::AppContext;
+use otto_worker::pipeline::TranscribeCall;
+use otto_worker::typed::JobKind;
+use redis::AsyncCommands;
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::helpers::{TestDatabase, TestResult, config, eventually, redis_prefix, redis_url};
+
+const WORKER: &str = env!("CARGO_BIN_EXE_otto-worker");
+const SCHEDULER: &str = env!("CARGO_BIN_EXE_otto-scheduler");
+
+/// A distributed deployment's shared services: a fresh PostgreSQL database (migrated) and a
+/// private Redis prefix.
+struct Deployment {
+    ctx: AppContext,
+    db: TestDatabase,
+    prefix: String,
+}
+
+impl Deployment {
+    async fn new() -> Result<Self, Box<dyn std::error::Error>> {
+        let db = TestDatabase::postgres().await?;
+        let prefix = redis_prefix();
+        let ctx = AppContext::build(
+            config(
+                &db,
+                &[("REDIS_URL", &redis_url()), ("REDIS_PREFIX", &prefix)],
+            ),
+            CancellationToken::new(),
+        )
+        .await?;
+        Ok(Self { ctx, db, prefix })
+    }
+
+    /// `binary` configured for this deployment, with `extra` settings.
+    fn process(&self, binary: &str, extra: &[(&str, &str)]) -> Result<Child, std::io::Error> {
+        let mut command = Command::new(binary);
+        command
+            .env_clear()
+            .current_dir(std::env::temp_dir())
+            .env("DATABASE_URL", self.db.url())
+            .env("REDIS_URL", redis_url())
+            .env("REDIS_PREFIX", &self.prefix)
+            .env("LOG_LEVEL", "warn")
+            .stdout(Stdio::null());
+        for (key, value) in extra {
+            command.env(key, value);
+        }
+        command.spawn()
+    }
+}
+
+fn sigterm(child: &mut Child) -> Result<(), Box<dyn std::error::Error>> {
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()?;
+    child.wait()?;
+    Ok(())
+}
+
+async fn seed_call(ctx: &AppContext, tenant: &str) -> Result<Uuid, sea_orm::DbErr> {
+    let now = Utc::now();
+    company::Entity::insert(company::ActiveModel {
+        id: Set(tenant.to_owned()),
+        name: Set("Kill Test HVAC".to_owned()),
+        time_zone: Set("UTC".to_owned()),
+        callrail_company_id: Set(None),
+        lockdown_mode: Set(false),
+        created_at: Set(now),
+        updated_at: Set(now),
+    })
+    .exec_without_returning(&ctx.db)
+    .await?;
+    let id = Uuid::now_v7();
+    call::Entity::insert(call::ActiveModel {
+        id: Set(id),
+        company_id: Set(tenant.to_owned()),
+        lead_id: Set(None),
+        provider: Set("callrail".to_owned()),
+        provider_call_id: Set("CALKILL".to_owned()),
+        direction: Set(Some("inbound".to_owned())),
+        answered: Set(Some(true)),
+        duration_seconds: Set(Some(60)),
+        recording_url: Set(Some("https://rec.example.com/kill.mp3".to_owned())),
+        transcript: Set(None),
+        analysis: Set(None),
+        booked: Set(false),
+        status: Set("completed".to_owned()),
+        started_at: Set(Some(now)),
+        created_at: Set(now),
+        updated_at: Set(now),
+    })
+    .exec_without_returning(&ctx.db)
+    .await?;
+    Ok(id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_of_a_sigkilled_worker_completes_once_on_another() -> TestResult {
+    let deployment = Deployment::new().await?;
+    let ctx = &deployment.ctx;
+    // UWC takes 3 s to accept a recording: long enough to kill the worker while it waits.
+    let uwc = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/asr/batch"))
+        .respond_with(
+            ResponseTemplate::new(202)
+                .set_body_json(serde_json::json!({"job_id": "uwc_job_kill", "status": "queued"}))
+                .set_delay(Duration::from_secs(3)),
+        )
+        .mount(&uwc)
+        .await;
+    let tenant = "org_kill";
+    let call_id = seed_call(ctx, tenant).await?;
+    let job = TranscribeCall {
+        tenant_id: TenantId::try_from(tenant)?,
+        call_id,
+        trace_id: TraceId::generate(),
+    };
+    ctx.queue.push(job.to_job()).await?;
+    let uwc_url = uwc.uri();
+    let settings = [
+        ("UWC_BASE_URL", uwc_url.as_str()),
+        ("UWC_API_KEY", "k"),
+        ("UWC_HMAC_SECRET", "s"),
+        ("WORKER_QUEUES", "asr"),
+        ("WORKER_LEASE_SECONDS", "2"),
+    ];
+
+    let mut first = deployment.process(WORKER, &settings)?;
+    let submitted = eventually(Duration::from_secs(20), || async {
+        uwc.received_requests().await.is_some_and(|r| r.len() == 1)
+    })
+    .await;
+    assert!(submitted, "the first worker never started the job");
+    first.kill()?; // SIGKILL: no chance to hand the job back.
+    first.wait()?;
+    let rows = || async {
+        shunya_job::Entity::find()
+            .filter(shunya_job::Column::CallId.eq(call_id))
+            .count(&ctx.db)
+            .await
+            .unwrap_or(0)
+    };
+    assert_eq!(rows().await, 0, "the killed worker finished nothing");
+
+    let mut second = deployment.process(WORKER, &settings)?;
+    let finished = eventually(Duration::from_secs(30), || async {
+        let queued: u64 = ctx
+            .queue
+            .lengths()
+            .await
+            .map(|l| l.iter().map(|(_, n)| n).sum())
+            .unwrap_or(1);
+        rows().await == 1 && queued == 0
+    })
+    .await;
+    sigterm(&mut second)?;
+    assert!(
+        finished,
+        "the second worker did not finish the job after the lease expired"
+    );
+    assert_eq!(rows().await, 1, "the job's effect happened once");
+    let requests = uwc.received_requests().await.unwrap_or_default();
+    assert_eq!(requests.len(), 2, "one killed attempt, one that completed");
+    let keys: Vec<_> = requests
+        .iter()
+        .map(|r| r.headers.get("idempotency-key").cloned())
+        .collect();
+    assert_eq!(
+        keys[0], keys[1],
+        "both attempts carry the same idempotency key"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_schedulers_fire_each_slot_once_and_the_standby_takes_over() -> TestResult {
+    let deployment = Deployment::new().await?;
+    let ctx = &deployment.ctx;
+    let settings = [("SCHEDULE_OVERRIDES", "purge-sent-outbox-events=1s")];
+    let mut schedulers = vec![
+        deployment.process(SCHEDULER, &settings)?,
+        deployment.process(SCHEDULER, &settings)?,
+    ];
+    let fired = || async {
+        schedule_run::Entity::find()
+            .filter(schedule_run::Column::Name.eq("purge-sent-outbox-events"))
+            .count(&ctx.db)
+            .await
+            .unwrap_or(0)
+    };
+    assert!(
+        eventually(Duration::from_secs(20), || async { fired().await >= 3 }).await,
+        "the 1-second schedule does not fire"
+    );
+
+    let mut redis = otto_runtime::redis_pool::build(&redis_url(), 2)?
+        .get()
+        .await?;
+    let key = format!("{}scheduler:leader", deployment.prefix);
+    let holder: String = redis.get(&key).await?;
+    let leader_pid: u32 = holder.split(':').next().unwrap_or_default().parse()?;
+    let leader = schedulers
+        .iter()
+        .position(|c| c.id() == leader_pid)
+        .ok_or("the lock names neither scheduler")?;
+    let mut killed = schedulers.remove(leader);
+    killed.kill()?;
+    killed.wait()?;
+    let killed_at = Instant::now();
+    let before = fired().await;
+    let resumed = eventually(Duration::from_secs(20), || async {
+        fired().await >= before + 2
+    })
+    .await;
+    let handover = killed_at.elapsed();
+    assert!(resumed, "the standby never took over");
+    assert!(
+        handover < Duration::from_secs(13),
+        "takeover took {handover:?}; the lock expires after 10 s"
+    );
+    let holder: String = redis.get(&key).await?;
+    assert!(
+        holder.starts_with(&format!("{}:", schedulers[0].id())),
+        "{holder}"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for child in &mut schedulers {
+        sigterm(child)?;
+    }
+
+    // Each slot claimed once (the unique constraint), and each claim enqueued exactly one job.
+    let slots = schedule_run::Entity::find().count(&ctx.db).await?;
+    let jobs: u64 = ctx.queue.lengths().await?.iter().map(|(_, n)| n).sum();
+    assert_eq!(jobs, slots, "one job per fired slot");
+    let runs = schedule_run::Entity::find()
+        .filter(schedule_run::Column::Name.eq("purge-sent-outbox-events"))
+        .all(&ctx.db)
+        .await?;
+    let mut distinct: Vec<_> = runs.iter().map(|r| r.slot).collect();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), runs.len());
+    Ok(())
+}
