@@ -95,7 +95,7 @@ pub async fn serve(port: u16, settings: MockSettings) -> std::io::Result<()> {
 
 impl Mock {
     /// The real service's checks: bearer key, fresh timestamp, HMAC over `"{ts}.{body}"`.
-    fn authenticate(&self, req: &HttpRequest, body: &[u8]) -> Result<(), HttpResponse> {
+    fn authenticate(&self, req: &HttpRequest, body: &[u8]) -> Result<(), Box<HttpResponse>> {
         let header = |name: &str| {
             req.headers()
                 .get(name)
@@ -113,19 +113,20 @@ impl Mock {
             return Ok(());
         }
         lock(&self.stats).rejected += 1;
-        Err(HttpResponse::Unauthorized().json(json!({
+        Err(Box::new(HttpResponse::Unauthorized().json(json!({
             "error": "unauthorized", "bearer_ok": bearer_ok, "fresh": fresh, "signed": signed
-        })))
+        }))))
     }
 
     fn parse<T: serde::de::DeserializeOwned>(
         &self,
         req: &HttpRequest,
         body: &[u8],
-    ) -> Result<T, HttpResponse> {
+    ) -> Result<T, Box<HttpResponse>> {
         self.authenticate(req, body)?;
-        serde_json::from_slice(body)
-            .map_err(|e| HttpResponse::BadRequest().json(json!({ "error": e.to_string() })))
+        serde_json::from_slice(body).map_err(|e| {
+            Box::new(HttpResponse::BadRequest().json(json!({ "error": e.to_string() })))
+        })
     }
 
     fn output() -> AsrOutput {
@@ -183,7 +184,7 @@ impl Mock {
 async fn submit_asr(mock: web::Data<Mock>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
     let request: AsrBatchRequest = match mock.parse(&req, &body) {
         Ok(request) => request,
-        Err(refusal) => return refusal,
+        Err(refusal) => return *refusal,
     };
     lock(&mock.stats).asr_submissions += 1;
     let key = req
@@ -218,7 +219,7 @@ async fn job_status(
     id: web::Path<String>,
 ) -> HttpResponse {
     if let Err(refusal) = mock.authenticate(&req, b"") {
-        return refusal;
+        return *refusal;
     }
     lock(&mock.stats).status_polls += 1;
     let completed = lock(&mock.jobs).get(id.as_str()).map(|job| job.completed);
@@ -234,7 +235,7 @@ async fn job_status(
 async fn analyse(mock: web::Data<Mock>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
     let request: AnalysisRequest = match mock.parse(&req, &body) {
         Ok(request) => request,
-        Err(refusal) => return refusal,
+        Err(refusal) => return *refusal,
     };
     lock(&mock.stats).analyses += 1;
     let text = request.transcript.to_lowercase();
@@ -264,7 +265,7 @@ async fn analyse(mock: web::Data<Mock>, req: HttpRequest, body: web::Bytes) -> H
 async fn draft(mock: web::Data<Mock>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
     let request: FollowupRequest = match mock.parse(&req, &body) {
         Ok(request) => request,
-        Err(refusal) => return refusal,
+        Err(refusal) => return *refusal,
     };
     lock(&mock.stats).drafts += 1;
     let concern = request
@@ -280,14 +281,14 @@ async fn draft(mock: web::Data<Mock>, req: HttpRequest, body: web::Bytes) -> Htt
 
 async fn rag_query(mock: web::Data<Mock>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
     if let Err(refusal) = mock.authenticate(&req, &body) {
-        return refusal;
+        return *refusal;
     }
     HttpResponse::Ok().json(json!({ "answer": "The mock has no documents.", "sources": [] }))
 }
 
 async fn accepted(mock: web::Data<Mock>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
     if let Err(refusal) = mock.authenticate(&req, &body) {
-        return refusal;
+        return *refusal;
     }
     let id = format!("uwc_job_{}", uuid::Uuid::new_v4().simple());
     HttpResponse::Accepted().json(json!({ "job_id": id, "status": "queued" }))

@@ -1,5 +1,6 @@
 //! `otto-dev`: tools for running Otto on one machine.
 
+mod bench_jobs;
 mod mock_uwc;
 
 use std::time::Duration;
@@ -32,11 +33,49 @@ enum Command {
         #[arg(long)]
         no_callbacks: bool,
     },
+    /// Benchmark no-op jobs through Redis with Otto's worker (see scripts/bench_jobs.sh).
+    BenchJobs {
+        #[arg(long, default_value = "redis://127.0.0.1:6379")]
+        redis_url: String,
+        /// Jobs of the throughput phase.
+        #[arg(long, default_value_t = 100_000)]
+        count: u64,
+        /// Jobs per second of the latency phase.
+        #[arg(long, default_value_t = 1_000)]
+        rate: u64,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Worker slots.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+    },
 }
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     match Cli::parse().command {
+        Command::BenchJobs {
+            redis_url,
+            count,
+            rate,
+            seconds,
+            concurrency,
+        } => {
+            let args = bench_jobs::BenchArgs {
+                redis_url,
+                count,
+                rate,
+                seconds,
+                concurrency,
+            };
+            match bench_jobs::run(args).await {
+                Ok(()) => std::process::ExitCode::SUCCESS,
+                Err(err) => {
+                    eprintln!("otto-dev bench-jobs: {err:#}");
+                    std::process::ExitCode::FAILURE
+                }
+            }
+        }
         Command::MockUwc {
             port,
             api_key,

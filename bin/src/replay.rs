@@ -10,7 +10,10 @@ use serde_json::json;
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum SampleProvider {
+    /// A CallRail pre-call (a new lead and call).
     Callrail,
+    /// A completed CallRail call with a recording (starts the transcription pipeline).
+    CallrailComplete,
     TwilioVoice,
     TwilioSms,
     Clerk,
@@ -53,11 +56,18 @@ pub async fn run(config: &Config, replay: Replay) -> Result<(), Box<dyn std::err
         .to_string();
     let id = &replay.id;
     let request = match replay.provider {
-        SampleProvider::Callrail => {
+        SampleProvider::Callrail | SampleProvider::CallrailComplete => {
+            let (path, recording) = match replay.provider {
+                SampleProvider::Callrail => ("pre-call", None),
+                _ => (
+                    "call-complete",
+                    Some(format!("https://recordings.example.com/{id}.mp3")),
+                ),
+            };
             let body = json!({"company_id": replay.callrail_company, "call": {"id": id}, "customer_phone_number": "+15551234567",
-                "customer_name": "Sample Caller", "direction": "inbound", "answered": true, "duration": 60, "recording": null}).to_string();
+                "customer_name": "Sample Caller", "direction": "inbound", "answered": true, "duration": 60, "recording": recording}).to_string();
             let mut request = client
-                .post(format!("{base}/webhooks/callrail/pre-call"))
+                .post(format!("{base}/webhooks/callrail/{path}"))
                 .header("content-type", "application/json");
             if let Some(secret) = &secrets.callrail {
                 request = request.header(

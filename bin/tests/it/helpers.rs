@@ -286,3 +286,68 @@ impl Drop for DisposableRedis {
         self.stop();
     }
 }
+
+/// A company row for tests that bypass the API.
+pub async fn seed_company(ctx: &AppContext, tenant: &str) -> Result<(), sea_orm::DbErr> {
+    use otto_db::entities::company;
+    use sea_orm::{ActiveValue::Set, EntityTrait};
+    let now = chrono::Utc::now();
+    company::Entity::insert(company::ActiveModel {
+        id: Set(tenant.to_owned()),
+        name: Set(format!("{tenant} HVAC")),
+        time_zone: Set("UTC".to_owned()),
+        callrail_company_id: Set(None),
+        lockdown_mode: Set(false),
+        created_at: Set(now),
+        updated_at: Set(now),
+    })
+    .exec_without_returning(&ctx.db)
+    .await?;
+    Ok(())
+}
+
+/// What a seeded call holds.
+#[derive(Default)]
+pub struct CallSeed {
+    pub recording: bool,
+    pub transcript: Option<String>,
+    pub analysis: Option<serde_json::Value>,
+    pub booked: bool,
+    /// Created and last changed at (default: now).
+    pub at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// A call row of `tenant` for tests that bypass the webhooks.
+pub async fn seed_call(
+    ctx: &AppContext,
+    tenant: &str,
+    seed: CallSeed,
+) -> Result<Uuid, sea_orm::DbErr> {
+    use otto_db::entities::call;
+    use sea_orm::{ActiveValue::Set, EntityTrait};
+    let at = seed.at.unwrap_or_else(chrono::Utc::now);
+    let id = Uuid::now_v7();
+    call::Entity::insert(call::ActiveModel {
+        id: Set(id),
+        company_id: Set(tenant.to_owned()),
+        lead_id: Set(None),
+        provider: Set("callrail".to_owned()),
+        provider_call_id: Set(format!("CAL{}", id.simple())),
+        direction: Set(Some("inbound".to_owned())),
+        answered: Set(Some(true)),
+        duration_seconds: Set(Some(60)),
+        recording_url: Set(seed
+            .recording
+            .then(|| format!("https://rec.example.com/{id}.mp3"))),
+        transcript: Set(seed.transcript),
+        analysis: Set(seed.analysis),
+        booked: Set(seed.booked),
+        status: Set("completed".to_owned()),
+        started_at: Set(Some(at)),
+        created_at: Set(at),
+        updated_at: Set(at),
+    })
+    .exec_without_returning(&ctx.db)
+    .await?;
+    Ok(id)
+}

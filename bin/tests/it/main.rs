@@ -34,6 +34,7 @@ mod outbox;
 mod pipeline;
 mod rate_limits;
 mod realtime;
+mod scheduled_jobs;
 mod storage;
 mod webhooks;
 mod worker_processes;

@@ -169,7 +169,7 @@ impl Slot {
     async fn idle(&self) {
         tokio::select! {
             () = self.ctx.shutdown.cancelled() => {}
-            () = tokio::time::sleep(self.settings.idle_poll) => {}
+            () = self.ctx.queue.wait_for_work(&self.queues, self.settings.idle_poll) => {}
         }
     }
 

@@ -1,4 +1,7 @@
+use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::sync::Notify;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -13,11 +16,16 @@ use super::{DeadJob, JobQueue, LeasedJob, NewJob, Queue, QueueError};
 #[derive(Clone)]
 pub struct DbJobQueue {
     db: DatabaseConnection,
+    /// Wakes this process's idle workers on a push (embedded mode: pusher and worker share it).
+    pushed: Arc<Notify>,
 }
 
 impl DbJobQueue {
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+        Self {
+            db,
+            pushed: Arc::new(Notify::new()),
+        }
     }
 }
 
@@ -53,11 +61,18 @@ fn stored(job: NewJob) -> Result<job_store::NewJob, QueueError> {
 #[async_trait]
 impl JobQueue for DbJobQueue {
     async fn push(&self, job: NewJob) -> Result<String, QueueError> {
-        Ok(job_store::push(&self.db, stored(job)?).await?.to_string())
+        let id = job_store::push(&self.db, stored(job)?).await?;
+        self.pushed.notify_waiters();
+        Ok(id.to_string())
     }
 
     async fn push_in(&self, txn: &DatabaseTransaction, job: NewJob) -> Result<String, QueueError> {
+        // Not notified: the job is invisible until the caller commits; the next poll finds it.
         Ok(job_store::push(txn, stored(job)?).await?.to_string())
+    }
+
+    async fn wait_for_work(&self, _queues: &[Queue], timeout: Duration) {
+        let _ = tokio::time::timeout(timeout, self.pushed.notified()).await;
     }
 
     fn enqueues_in_transaction(&self) -> bool {

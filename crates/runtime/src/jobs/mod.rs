@@ -128,6 +128,12 @@ pub trait JobQueue: Send + Sync {
     fn enqueues_in_transaction(&self) -> bool {
         false
     }
+    /// Waits until a job may have been pushed to `queues`, at most `timeout` (an idle worker's
+    /// pause between polls).
+    async fn wait_for_work(&self, queues: &[Queue], timeout: Duration) {
+        let _ = queues;
+        tokio::time::sleep(timeout).await;
+    }
     /// Leases the next due job of `queues` for `lease`, if any.
     async fn reserve(
         &self,

@@ -28,6 +28,12 @@ struct StoredJob {
     max_attempts: u32,
 }
 
+/// Wake-up tokens kept per queue; more would only wake workers that find nothing.
+const WAKE_TOKENS: isize = 64;
+/// Unclaimed tokens vanish after this: by then a polling worker has found the job anyway, and
+/// an idle system keeps no keys.
+const WAKE_TOKEN_TTL_MS: i64 = 2000;
+
 /// Requeues expired leases of this queue, then leases its next due job.
 const RESERVE: &str = r"
 local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, 100)
@@ -93,6 +99,11 @@ impl RedisJobQueue {
         self.key(&format!("{queue}:ready"))
     }
 
+    /// A short list of wake-up tokens: an idle worker blocks on it instead of sleeping.
+    fn wake(&self, queue: &str) -> String {
+        self.key(&format!("{queue}:wake"))
+    }
+
     fn leased(&self, queue: &str) -> String {
         self.key(&format!("{queue}:leased"))
     }
@@ -135,14 +146,36 @@ impl JobQueue for RedisJobQueue {
             payload: job.payload,
             max_attempts: job.max_attempts,
         })?;
+        let wake = self.wake(job.queue.as_str());
         let mut conn = self.pool.get().await?;
         redis::pipe()
             .atomic()
             .hset(self.key("data"), &id, stored)
             .zadd(self.ready(job.queue.as_str()), &id, millis(job.run_at))
+            .lpush(&wake, 1)
+            .ltrim(&wake, 0, WAKE_TOKENS - 1)
+            .pexpire(&wake, WAKE_TOKEN_TTL_MS)
             .query_async::<()>(&mut *conn)
             .await?;
         Ok(id)
+    }
+
+    async fn wait_for_work(&self, queues: &[Queue], timeout: Duration) {
+        let keys: Vec<String> = queues.iter().map(|q| self.wake(q.as_str())).collect();
+        let waited = async {
+            let mut conn = self.pool.get().await?;
+            redis::cmd("BLPOP")
+                .arg(&keys)
+                .arg(timeout.as_secs_f64())
+                .query_async::<Option<(String, String)>>(&mut *conn)
+                .await
+                .map_err(QueueError::from)
+        };
+        // A slow or broken Redis must not make the caller spin: fall back to sleeping.
+        match tokio::time::timeout(timeout + Duration::from_millis(100), waited).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(_)) | Err(_) => tokio::time::sleep(timeout).await,
+        }
     }
 
     async fn reserve(
