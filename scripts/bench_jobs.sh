@@ -17,7 +17,8 @@ target=$(realpath "${CARGO_TARGET_DIR:-target}")
 [ -n "${SKIP_BUILD:-}" ] || cargo build --release --bin otto-dev >&2
 
 echo "== redis-benchmark (50 clients, one command per round trip) =="
-redis-benchmark -h 127.0.0.1 -p 6379 -t lpush,rpop -n 200000 -q | tr '\r' '\n' | grep -E "^(LPUSH|RPOP)"
+redis-benchmark -h 127.0.0.1 -p 6379 -t lpush,rpop -n 200000 --csv \
+  | awk -F, 'NR > 1 { gsub(/"/, ""); printf "%s: %.0f requests/s (%.0f per minute), p50 %s ms\n", $1, $2, $2 * 60, $5 }'
 echo "== Otto: otto-dev bench-jobs --count $count --rate $rate --seconds $seconds --concurrency $concurrency =="
 LOG_LEVEL=warn "$target/release/otto-dev" bench-jobs --redis-url "$redis_url" --count "$count" \
   --rate "$rate" --seconds "$seconds" --concurrency "$concurrency"

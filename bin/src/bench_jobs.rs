@@ -1,6 +1,6 @@
 //! `otto-dev bench-jobs`: no-op jobs through Redis with Otto's own worker (`Worker` over
 //! `RedisJobQueue`, exactly what `otto-worker` runs) hosted in this process. Phase 1 pushes
-//! `count` jobs as fast as four pushers can and times enqueue-to-completion of all of them;
+//! `count` jobs as fast as sixteen pushers can and times enqueue-to-completion of all of them;
 //! phase 2 pushes at a steady `rate` per second and measures enqueue-to-start latency.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,6 +15,8 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 const JOB: &str = "bench.noop";
+/// Concurrent pushers of the throughput phase (each waits for its push's reply).
+const PUSHERS: u64 = 16;
 
 pub struct BenchArgs {
     pub redis_url: String,
@@ -95,10 +97,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 
     // Phase 1: throughput, enqueue to completion.
     let started = Instant::now();
-    let pushers: Vec<_> = (0..4)
+    let pushers: Vec<_> = (0..PUSHERS)
         .map(|i| {
             let queue = ctx.queue.clone();
-            let share = args.count / 4 + u64::from(i < args.count % 4);
+            let share = args.count / PUSHERS + u64::from(i < args.count % PUSHERS);
             tokio::spawn(async move {
                 for _ in 0..share {
                     queue.push(job(epoch)).await?;
