@@ -277,8 +277,8 @@ async fn worker_retries_with_growing_delays_then_dead_letters() -> TestResult {
 
 async fn a_slot_fires_once_with_two_schedulers(db: TestDatabase) -> TestResult {
     let ctx = AppContext::build(config(&db, &[]), CancellationToken::new()).await?;
-    let first = Scheduler::new(ctx.clone(), standard_schedule());
-    let second = Scheduler::new(ctx.clone(), standard_schedule());
+    let first = Scheduler::new(ctx.clone(), standard_schedule()?);
+    let second = Scheduler::new(ctx.clone(), standard_schedule()?);
     let now = chrono::Utc::now();
     let (mut seen_first, mut seen_second) = (HashMap::new(), HashMap::new());
     tokio::join!(
@@ -289,7 +289,7 @@ async fn a_slot_fires_once_with_two_schedulers(db: TestDatabase) -> TestResult {
     let queued: u64 = ctx.queue.lengths().await?.iter().map(|(_, n)| n).sum();
     assert_eq!(
         queued,
-        standard_schedule().len() as u64,
+        standard_schedule()?.len() as u64,
         "one job per schedule"
     );
     ctx.db.clone().close().await?;
@@ -346,11 +346,11 @@ async fn one_scheduler_leads_and_a_standby_takes_over() -> TestResult {
     let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let first = Scheduler::new(
         AppContext::build(config(&db, &vars), CancellationToken::new()).await?,
-        standard_schedule(),
+        standard_schedule()?,
     );
     let second = Scheduler::new(
         AppContext::build(config(&db, &vars), CancellationToken::new()).await?,
-        standard_schedule(),
+        standard_schedule()?,
     );
     assert!(first.lead().await, "the first scheduler takes the lock");
     assert!(!second.lead().await, "the second idles as a standby");

@@ -208,10 +208,12 @@ fn start_background(ctx: &AppContext) -> Vec<JoinHandle<()>> {
             WorkerSettings::from_context(ctx),
         );
         tasks.push(tokio::spawn(worker.run()));
-        let schedule = configured_schedule(&ctx.config).unwrap_or_else(|err| {
-            tracing::error!(error = %err, "SCHEDULE_OVERRIDES ignored");
-            standard_schedule()
-        });
+        let schedule = configured_schedule(&ctx.config)
+            .or_else(|err| {
+                tracing::error!(error = %err, "SCHEDULE_OVERRIDES ignored");
+                standard_schedule()
+            })
+            .unwrap_or_default();
         tasks.push(tokio::spawn(Scheduler::new(ctx.clone(), schedule).run()));
     }
     tasks

@@ -135,8 +135,8 @@ pub struct Config {
     pub idempotency_ttl_days: u32,
     pub realtime: RealtimeConfig,
     pub uwc: UwcConfig,
-    /// `SCHEDULE_OVERRIDES`: `name=period` pairs (`poll-shunya-jobs=5s`) replacing a schedule's
-    /// period, for tests and local runs; `name=off` disables one.
+    /// `SCHEDULE_OVERRIDES`: `name=when` pairs (`poll-shunya-jobs=5s`, a cron expression without
+    /// commas, or `off`) replacing a schedule's timing, for tests and local runs.
     pub schedule_overrides: Vec<(String, String)>,
 }
 

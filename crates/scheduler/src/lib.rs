@@ -106,7 +106,9 @@ impl Scheduler {
     /// Fires every schedule whose current slot this process has not fired yet.
     pub async fn tick(&self, now: DateTime<Utc>, fired: &mut HashMap<&'static str, DateTime<Utc>>) {
         for schedule in &self.schedules {
-            let slot = schedule.slot(now);
+            let Some(slot) = schedule.slot(now) else {
+                continue;
+            };
             if fired.get(schedule.name) == Some(&slot) {
                 continue;
             }

@@ -1,4 +1,8 @@
-use chrono::{DateTime, Duration, DurationRound, Utc};
+//! The schedule of SPEC section 8: one table of cron expressions (six fields, seconds first, UTC).
+
+use std::str::FromStr;
+
+use chrono::{DateTime, Duration, Utc};
 use otto_runtime::jobs::{NewJob, Queue};
 use otto_worker::maintenance;
 use otto_worker::pipeline::{PollShunyaJobs, ProcessPendingTranscriptions};
@@ -6,22 +10,43 @@ use otto_worker::reports::GenerateDailyReports;
 use otto_worker::typed::JobKind;
 use serde_json::json;
 
-/// A job fired at the start of every `period` (aligned on the Unix epoch, so hourly means on
-/// the hour and daily means at 00:00 UTC, plus `offset`).
+/// A job fired at every time its cron expression matches; each such time is a slot.
 #[derive(Debug, Clone)]
 pub struct Schedule {
     pub name: &'static str,
-    pub period: Duration,
-    pub offset: Duration,
+    /// The expression as written (shown in logs and docs).
+    pub expression: String,
     pub job_name: &'static str,
     pub queue: Queue,
+    cron: cron::Schedule,
 }
 
 impl Schedule {
-    /// The start of the slot `now` falls in.
-    pub fn slot(&self, now: DateTime<Utc>) -> DateTime<Utc> {
-        let shifted = now - self.offset;
-        shifted.duration_trunc(self.period).unwrap_or(shifted) + self.offset
+    /// # Errors
+    /// When `expression` is not a valid cron expression.
+    pub fn new(
+        name: &'static str,
+        expression: &str,
+        job_name: &'static str,
+        queue: Queue,
+    ) -> Result<Self, String> {
+        let cron = cron::Schedule::from_str(expression).map_err(|e| {
+            format!("schedule '{name}': '{expression}' is not a cron expression: {e}")
+        })?;
+        Ok(Self {
+            name,
+            expression: expression.to_owned(),
+            job_name,
+            queue,
+            cron,
+        })
+    }
+
+    /// The latest slot at or before `now`.
+    pub fn slot(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.cron
+            .after(&(now + Duration::milliseconds(1)))
+            .next_back()
     }
 
     pub fn job(&self, slot: DateTime<Utc>) -> NewJob {
@@ -33,73 +58,72 @@ impl Schedule {
     }
 }
 
-/// The schedule of SPEC section 8 in one table.
-pub fn standard_schedule() -> Vec<Schedule> {
-    vec![
-        Schedule {
-            name: "process-pending-transcriptions",
-            period: Duration::seconds(60),
-            offset: Duration::zero(),
-            job_name: ProcessPendingTranscriptions::NAME,
-            queue: ProcessPendingTranscriptions::QUEUE,
-        },
-        Schedule {
-            name: "poll-shunya-jobs",
-            period: Duration::seconds(60),
-            offset: Duration::zero(),
-            job_name: PollShunyaJobs::NAME,
-            queue: PollShunyaJobs::QUEUE,
-        },
-        Schedule {
-            name: "cleanup-old-tasks",
-            period: Duration::hours(1),
-            offset: Duration::minutes(10),
-            job_name: maintenance::CLEANUP_OLD_TASKS,
-            queue: Queue::Default,
-        },
-        Schedule {
-            name: "cleanup-ephemeral-sessions",
-            period: Duration::hours(1),
-            offset: Duration::minutes(20),
-            job_name: maintenance::CLEANUP_EPHEMERAL_SESSIONS,
-            queue: Queue::Default,
-        },
-        Schedule {
-            name: "generate-daily-reports",
-            period: Duration::days(1),
-            offset: Duration::minutes(30),
-            job_name: GenerateDailyReports::NAME,
-            queue: GenerateDailyReports::QUEUE,
-        },
-        Schedule {
-            name: "purge-sent-outbox-events",
-            period: Duration::hours(1),
-            offset: Duration::zero(),
-            job_name: maintenance::PURGE_OUTBOX,
-            queue: Queue::Default,
-        },
-        Schedule {
-            name: "purge-silent-worker-heartbeats",
-            period: Duration::hours(1),
-            offset: Duration::zero(),
-            job_name: maintenance::PURGE_HEARTBEATS,
-            queue: Queue::Default,
-        },
-        Schedule {
-            name: "purge-idempotency-keys",
-            period: Duration::days(1),
-            offset: Duration::hours(2),
-            job_name: maintenance::PURGE_IDEMPOTENCY_KEYS,
-            queue: Queue::Default,
-        },
-        Schedule {
-            name: "purge-old-schedule-slots",
-            period: Duration::days(1),
-            offset: Duration::hours(3),
-            job_name: maintenance::PURGE_SCHEDULE_RUNS,
-            queue: Queue::Default,
-        },
+/// The schedule in one table.
+///
+/// # Errors
+/// Never for the expressions below (a unit test parses them all).
+pub fn standard_schedule() -> Result<Vec<Schedule>, String> {
+    [
+        // every minute, at :00
+        (
+            "process-pending-transcriptions",
+            "0 * * * * *",
+            ProcessPendingTranscriptions::NAME,
+            ProcessPendingTranscriptions::QUEUE,
+        ),
+        // every minute, at :30 (away from the sweep)
+        (
+            "poll-shunya-jobs",
+            "30 * * * * *",
+            PollShunyaJobs::NAME,
+            PollShunyaJobs::QUEUE,
+        ),
+        (
+            "cleanup-old-tasks",
+            "0 10 * * * *",
+            maintenance::CLEANUP_OLD_TASKS,
+            Queue::Default,
+        ),
+        (
+            "cleanup-ephemeral-sessions",
+            "0 20 * * * *",
+            maintenance::CLEANUP_EPHEMERAL_SESSIONS,
+            Queue::Default,
+        ),
+        (
+            "generate-daily-reports",
+            "0 30 0 * * *",
+            GenerateDailyReports::NAME,
+            GenerateDailyReports::QUEUE,
+        ),
+        (
+            "purge-idempotency-keys",
+            "0 0 2 * * *",
+            maintenance::PURGE_IDEMPOTENCY_KEYS,
+            Queue::Default,
+        ),
+        (
+            "purge-sent-outbox-events",
+            "0 0 * * * *",
+            maintenance::PURGE_OUTBOX,
+            Queue::Default,
+        ),
+        (
+            "purge-silent-worker-heartbeats",
+            "0 5 * * * *",
+            maintenance::PURGE_HEARTBEATS,
+            Queue::Default,
+        ),
+        (
+            "purge-old-schedule-slots",
+            "0 0 3 * * *",
+            maintenance::PURGE_SCHEDULE_RUNS,
+            Queue::Default,
+        ),
     ]
+    .into_iter()
+    .map(|(name, expression, job, queue)| Schedule::new(name, expression, job, queue))
+    .collect()
 }
 
 /// The standard schedule with `SCHEDULE_OVERRIDES` applied.
@@ -107,43 +131,44 @@ pub fn standard_schedule() -> Vec<Schedule> {
 /// # Errors
 /// See [`with_overrides`].
 pub fn configured_schedule(config: &otto_runtime::Config) -> Result<Vec<Schedule>, String> {
-    with_overrides(standard_schedule(), &config.schedule_overrides)
+    with_overrides(standard_schedule()?, &config.schedule_overrides)
 }
 
-/// `schedules` with the periods of `overrides` (`name`, `5s` | `2m` | `1h` | `1d` | `off`).
+/// `schedules` with the expressions of `overrides`: `name` = a cron expression without commas,
+/// a shorthand (`5s`, `2m`, `1h`: every so many seconds, minutes or hours), or `off`.
 ///
 /// # Errors
-/// An unknown schedule name or an unreadable period, as one line for the operator.
+/// An unknown schedule name or an unreadable expression, as one line for the operator.
 pub fn with_overrides(
     mut schedules: Vec<Schedule>,
     overrides: &[(String, String)],
 ) -> Result<Vec<Schedule>, String> {
-    for (name, period) in overrides {
+    for (name, value) in overrides {
         let Some(index) = schedules.iter().position(|s| s.name == name) else {
             return Err(format!("SCHEDULE_OVERRIDES: no schedule named '{name}'"));
         };
-        if period == "off" {
+        if value == "off" {
             schedules.remove(index);
             continue;
         }
-        let parsed = parse_period(period).ok_or_else(|| {
-            format!("SCHEDULE_OVERRIDES: '{period}' is not like 5s, 2m, 1h or 1d")
-        })?;
-        schedules[index].period = parsed;
-        schedules[index].offset = Duration::zero();
+        let expression = shorthand(value).unwrap_or_else(|| value.clone());
+        let current = &schedules[index];
+        schedules[index] =
+            Schedule::new(current.name, &expression, current.job_name, current.queue)
+                .map_err(|e| format!("SCHEDULE_OVERRIDES: {e}"))?;
     }
     Ok(schedules)
 }
 
-fn parse_period(raw: &str) -> Option<Duration> {
+/// `5s` -> `*/5 * * * * *`, `2m` -> `0 */2 * * * *`, `1h` -> `0 0 */1 * * *`.
+fn shorthand(raw: &str) -> Option<String> {
     let split = raw.find(|c: char| !c.is_ascii_digit())?;
     let (count, unit) = raw.split_at(split);
-    let count: i64 = count.parse().ok().filter(|n| *n > 0)?;
+    let count: u32 = count.parse().ok().filter(|n| *n > 0)?;
     match unit {
-        "s" => Some(Duration::seconds(count)),
-        "m" => Some(Duration::minutes(count)),
-        "h" => Some(Duration::hours(count)),
-        "d" => Some(Duration::days(count)),
+        "s" => Some(format!("*/{count} * * * * *")),
+        "m" => Some(format!("0 */{count} * * * *")),
+        "h" => Some(format!("0 0 */{count} * * *")),
         _ => None,
     }
 }
@@ -153,55 +178,58 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
-    #[test]
-    fn slots_align_on_period_and_offset() -> Result<(), &'static str> {
-        let now = Utc
-            .with_ymd_and_hms(2026, 11, 22, 2, 30, 15)
+    fn at(h: u32, m: u32, s: u32) -> Result<DateTime<Utc>, &'static str> {
+        Utc.with_ymd_and_hms(2026, 11, 22, h, m, s)
             .single()
-            .ok_or("date")?;
-        let hourly = standard_schedule()
+            .ok_or("date")
+    }
+
+    fn find(name: &str) -> Result<Schedule, String> {
+        standard_schedule()?
             .into_iter()
-            .find(|s| s.name == "purge-sent-outbox-events")
-            .ok_or("schedule")?;
+            .find(|s| s.name == name)
+            .ok_or_else(|| name.to_owned())
+    }
+
+    #[test]
+    fn slots_are_the_latest_match_at_or_before_now() -> Result<(), Box<dyn std::error::Error>> {
+        let hourly = find("purge-sent-outbox-events")?;
+        assert_eq!(hourly.slot(at(2, 30, 15)?), Some(at(2, 0, 0)?));
+        assert_eq!(hourly.slot(at(2, 0, 0)?), Some(at(2, 0, 0)?), "inclusive");
+        let daily_at_3 = find("purge-old-schedule-slots")?;
         assert_eq!(
-            hourly.slot(now),
-            Utc.with_ymd_and_hms(2026, 11, 22, 2, 0, 0)
-                .single()
-                .ok_or("date")?
+            daily_at_3.slot(at(2, 30, 15)?),
+            Some(
+                Utc.with_ymd_and_hms(2026, 11, 21, 3, 0, 0)
+                    .single()
+                    .ok_or("date")?
+            )
         );
-        let daily_at_3 = standard_schedule()
-            .into_iter()
-            .find(|s| s.name == "purge-old-schedule-slots")
-            .ok_or("schedule")?;
-        assert_eq!(
-            daily_at_3.slot(now),
-            Utc.with_ymd_and_hms(2026, 11, 21, 3, 0, 0)
-                .single()
-                .ok_or("date")?
-        );
+        let poll = find("poll-shunya-jobs")?;
+        assert_eq!(poll.slot(at(2, 30, 15)?), Some(at(2, 29, 30)?));
         Ok(())
     }
 
     #[test]
     fn overrides_change_or_remove_a_schedule_and_refuse_unknown_names() -> Result<(), String> {
         let overrides = [
-            ("poll-shunya-jobs".to_owned(), "1s".to_owned()),
+            ("poll-shunya-jobs".to_owned(), "2s".to_owned()),
+            ("cleanup-old-tasks".to_owned(), "0 */5 * * * *".to_owned()),
             ("generate-daily-reports".to_owned(), "off".to_owned()),
         ];
-        let schedules = with_overrides(standard_schedule(), &overrides)?;
+        let schedules = with_overrides(standard_schedule()?, &overrides)?;
         let poll = schedules
             .iter()
             .find(|s| s.name == "poll-shunya-jobs")
             .ok_or("poll")?;
-        assert_eq!(poll.period, Duration::seconds(1));
+        assert_eq!(poll.expression, "*/2 * * * * *");
+        let now = at(2, 30, 15).map_err(str::to_owned)?;
+        assert_eq!(poll.slot(now), at(2, 30, 14).ok());
         assert!(!schedules.iter().any(|s| s.name == "generate-daily-reports"));
-        assert!(with_overrides(standard_schedule(), &[("nope".into(), "1s".into())]).is_err());
+        let standard = || standard_schedule();
+        assert!(with_overrides(standard()?, &[("nope".into(), "1s".into())]).is_err());
         assert!(
-            with_overrides(
-                standard_schedule(),
-                &[("poll-shunya-jobs".into(), "soon".into())]
-            )
-            .is_err()
+            with_overrides(standard()?, &[("poll-shunya-jobs".into(), "soon".into())]).is_err()
         );
         Ok(())
     }
