@@ -186,7 +186,7 @@ impl Slot {
         let outcome = tokio::select! {
             result = self.execute(&job).instrument(span.clone()) => Some(result),
             () = deadline => None,
-            () = self.keep_leased(&job) => None,
+            never = self.keep_leased(&job) => match never {},
         };
         let _entered = span.enter();
         match outcome {
@@ -202,8 +202,8 @@ impl Slot {
     }
 
     /// Renews the job's lease every third of it while the job runs, so only a dead worker's jobs
-    /// are taken over, however long they run. Never returns while this attempt holds the job.
-    async fn keep_leased(&self, job: &LeasedJob) {
+    /// are taken over, however long they run. Never returns: the job's own branch ends first.
+    async fn keep_leased(&self, job: &LeasedJob) -> std::convert::Infallible {
         let lease = self.settings.lease;
         loop {
             tokio::time::sleep(lease / 3).await;
@@ -213,7 +213,7 @@ impl Slot {
                     tracing::warn!("job lease lost; leaving the job to its new holder");
                     // Keep running the attempt: its effects are idempotent, and stopping midway
                     // would not be safer. The lease is simply no longer renewed.
-                    std::future::pending::<()>().await;
+                    return std::future::pending().await;
                 }
                 Err(err) => tracing::warn!(error = %err, "could not renew a job lease"),
             }
