@@ -163,6 +163,14 @@ async fn assert_exactly_once(app: &TestApp, call: &call::Model) -> TestResult {
         .await?;
     assert_eq!(jobs.len(), 1);
     assert_eq!(jobs[0].status, "completed");
+    // 94 s of audio always crosses at least one whole minute of the process-wide counter.
+    let metrics = app.get("/metrics").await?.text().await?;
+    let minutes: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("asr_minutes_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0);
+    assert!(minutes >= 1.0, "asr_minutes_total is {minutes}");
     for event in [
         "call.transcript.ready",
         "call.analysis.ready",

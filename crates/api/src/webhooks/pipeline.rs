@@ -73,6 +73,8 @@ pub struct DeliveryContext<'a> {
     events: RefCell<Vec<EventEnvelope>>,
     /// Jobs of this delivery, enqueued only if it commits.
     jobs: RefCell<PendingJobs>,
+    /// Run once the delivery has committed (counters of what it did).
+    after_commit: RefCell<Vec<Box<dyn FnOnce()>>>,
 }
 
 impl DeliveryContext<'_> {
@@ -84,6 +86,11 @@ impl DeliveryContext<'_> {
     /// Adds `job` to the jobs enqueued if the delivery commits.
     pub fn enqueue(&self, job: NewJob) {
         self.jobs.borrow_mut().add(job);
+    }
+
+    /// Runs `action` if and only if the delivery commits.
+    pub fn after_commit(&self, action: impl FnOnce() + 'static) {
+        self.after_commit.borrow_mut().push(Box::new(action));
     }
 
     pub fn enqueue_all(&self, jobs: PendingJobs) {
@@ -149,6 +156,7 @@ pub async fn deliver(
         external_id,
         events: RefCell::new(Vec::new()),
         jobs: RefCell::new(PendingJobs::default()),
+        after_commit: RefCell::new(Vec::new()),
     };
     let queue = state.ctx.queue.as_ref();
     let applied = async {
@@ -180,6 +188,9 @@ pub async fn deliver(
     txn.commit().await?;
     state.ctx.outbox.notify();
     jobs.release(queue).await;
+    for action in ctx.after_commit.take() {
+        action();
+    }
     metrics::counter!("webhook_processed_total", &labels).increment(1);
     log_delivery(provider, external_id, Some(&tenant), Outcome::Processed);
     Ok(Outcome::Processed)

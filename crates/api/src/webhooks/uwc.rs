@@ -148,7 +148,8 @@ impl UwcCallback {
                 ctx.emit(event);
             }
             ctx.enqueue_all(stored.jobs);
-            count_asr_minutes(stored.minutes);
+            let minutes = stored.minutes;
+            ctx.after_commit(move || count_asr_minutes(minutes));
         }
         Ok(())
     }
