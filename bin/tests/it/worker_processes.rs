@@ -197,11 +197,9 @@ async fn two_schedulers_fire_each_slot_once_and_the_standby_takes_over() -> Test
     killed.wait()?;
     let killed_at = Instant::now();
     let before = fired().await;
-    let resumed = eventually(Duration::from_secs(20), || async {
-        fired().await >= before + 2
-    })
-    .await;
+    let resumed = eventually(Duration::from_secs(20), || async { fired().await > before }).await;
     let handover = killed_at.elapsed();
+    eprintln!("standby fired its first slot {handover:?} after the leader was killed");
     assert!(resumed, "the standby never took over");
     assert!(
         handover < Duration::from_secs(13),
