@@ -42,6 +42,8 @@ async fn webhook_app(db: TestDatabase) -> Result<TestApp, Box<dyn std::error::Er
             ("CALLRAIL_WEBHOOK_SECRET", CALLRAIL_SECRET),
             ("BLAND_WEBHOOK_SECRET", BLAND_SECRET),
             ("RATE_LIMIT_BURST", "100000"),
+            // The in-process worker leaves the asr queue alone, so tests can count its jobs.
+            ("WORKER_QUEUES", "default"),
         ],
     )
     .await?;
