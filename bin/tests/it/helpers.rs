@@ -269,6 +269,20 @@ impl DisposableRedis {
         })
     }
 
+    /// On a free port, once it accepts connections.
+    pub async fn started() -> Result<Self, Box<dyn std::error::Error>> {
+        let redis = Self::start()?;
+        let port = redis.port;
+        let up = eventually(Duration::from_secs(5), || async {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        })
+        .await;
+        if !up {
+            return Err(format!("redis-server on port {port} did not start").into());
+        }
+        Ok(redis)
+    }
+
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }

@@ -396,6 +396,7 @@ async fn counting_worker(
         AppContext,
         Arc<std::sync::atomic::AtomicUsize>,
         tokio::task::JoinHandle<()>,
+        TestDatabase,
     ),
     Box<dyn std::error::Error>,
 > {
@@ -408,7 +409,6 @@ async fn counting_worker(
         CancellationToken::new(),
     )
     .await?;
-    std::mem::forget(db); // The file outlives the test; the worker keeps its pool open.
     let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut registry = Registry::default();
     registry.register("test.count", Counting(runs.clone()));
@@ -421,7 +421,7 @@ async fn counting_worker(
         retry_base: Duration::from_millis(100),
     };
     let worker = tokio::spawn(Worker::new(ctx.clone(), registry, settings).run());
-    Ok((ctx, runs, worker))
+    Ok((ctx, runs, worker, db))
 }
 
 fn count_job() -> NewJob {
@@ -431,22 +431,15 @@ fn count_job() -> NewJob {
 /// apalis users saw workers loop on errors forever after a Redis restart; ours reconnects.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_recovers_by_itself_when_redis_restarts() -> TestResult {
-    let mut redis = DisposableRedis::start()?;
-    let port = redis.port;
-    assert!(
-        eventually(Duration::from_secs(5), || async {
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-        })
-        .await
-    );
-    let (ctx, runs, worker) = counting_worker(&redis).await?;
+    let mut redis = DisposableRedis::started().await?;
+    let (ctx, runs, worker, _db) = counting_worker(&redis).await?;
     ctx.queue.push(count_job()).await?;
     let ran = || runs.load(std::sync::atomic::Ordering::Relaxed);
     assert!(eventually(Duration::from_secs(5), || async { ran() == 1 }).await);
 
     redis.stop();
     tokio::time::sleep(Duration::from_secs(2)).await; // The worker meets a dead Redis.
-    let _restarted = DisposableRedis::start_on(port)?;
+    let _restarted = DisposableRedis::start_on(redis.port)?;
     let pushed = eventually(Duration::from_secs(10), || async {
         ctx.queue.push(count_job()).await.is_ok()
     })
@@ -464,15 +457,8 @@ async fn a_worker_recovers_by_itself_when_redis_restarts() -> TestResult {
 /// apalis users saw completed jobs pile up in Redis; ours leave nothing behind.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_completed_jobs_leave_redis_as_it_was() -> TestResult {
-    let redis = DisposableRedis::start()?;
-    let port = redis.port;
-    assert!(
-        eventually(Duration::from_secs(5), || async {
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-        })
-        .await
-    );
-    let (ctx, runs, worker) = counting_worker(&redis).await?;
+    let redis = DisposableRedis::started().await?;
+    let (ctx, runs, worker, _db) = counting_worker(&redis).await?;
     let client = redis::Client::open(redis.url())?;
     let mut conn = client.get_multiplexed_async_connection().await?;
     let used_memory = |info: String| -> u64 {

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{Duration, NaiveDate, Utc};
 use otto_db::begin_for_tenant;
 use otto_db::entities::{appointment, call, company, daily_report, lead};
 use otto_domain::{EventEnvelope, TenantId, TraceId};
@@ -17,27 +17,21 @@ use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
     QueryFilter, QuerySelect,
 };
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::JobError;
-use crate::typed::{JobKind, TypedHandler};
+use crate::typed::TypedHandler;
 
 pub const DAILY_RECAP_READY: &str = "analytics.daily_recap.ready";
 const TOP_OBJECTIONS: usize = 5;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct GenerateDailyReports {
-    pub schedule: String,
-    /// The slot that fired; the report covers the UTC day before it.
-    pub slot: DateTime<Utc>,
-}
-
-impl JobKind for GenerateDailyReports {
-    const NAME: &'static str = "reports.daily";
-    const QUEUE: Queue = Queue::Default;
-}
+crate::scheduled_job!(
+    /// The `generate-daily-reports` schedule; the report covers the UTC day before the slot.
+    GenerateDailyReports,
+    "reports.daily",
+    Queue::Default
+);
 
 pub struct DailyReports;
 

@@ -47,3 +47,21 @@ impl Registry {
         self.register(H::Job::NAME, Typed(handler))
     }
 }
+
+/// Declares the payload of a scheduled job: the schedule that fired and its slot.
+#[macro_export]
+macro_rules! scheduled_job {
+    ($(#[$doc:meta])* $name:ident, $job:literal, $queue:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+        pub struct $name {
+            pub schedule: String,
+            pub slot: chrono::DateTime<chrono::Utc>,
+        }
+
+        impl $crate::typed::JobKind for $name {
+            const NAME: &'static str = $job;
+            const QUEUE: otto_runtime::jobs::Queue = $queue;
+        }
+    };
+}

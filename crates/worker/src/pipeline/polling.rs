@@ -3,36 +3,30 @@
 //! arrives second changes nothing.
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use otto_db::entities::shunya_job;
 use otto_db::{begin_for_tenant, shunya_jobs};
 use otto_domain::{TenantId, TraceId};
 use otto_integrations::uwc::{AsrOutput, JobStatus, UwcClient};
 use otto_runtime::AppContext;
 use otto_runtime::jobs::Queue;
-use serde::{Deserialize, Serialize};
 
 use super::Pipeline;
 use super::transcripts::{commit_stored, fail_transcription, store_transcript};
 use crate::JobError;
-use crate::typed::{JobKind, TypedHandler};
+use crate::typed::TypedHandler;
 
 /// Jobs asked about per run; the rest wait for the next minute.
 const BATCH: u64 = 100;
 /// After this many polls (about 20 hours with the backoff below) a job is given up.
 const MAX_POLLS: i32 = 40;
 
-/// The scheduled job; its payload is the schedule slot.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PollShunyaJobs {
-    pub schedule: String,
-    pub slot: DateTime<Utc>,
-}
-
-impl JobKind for PollShunyaJobs {
-    const NAME: &'static str = "shunya.poll";
-    const QUEUE: Queue = Queue::Shunya;
-}
+crate::scheduled_job!(
+    /// The `poll-shunya-jobs` schedule.
+    PollShunyaJobs,
+    "shunya.poll",
+    Queue::Shunya
+);
 
 pub(super) struct Poll(pub(super) Pipeline);
 
@@ -68,37 +62,37 @@ async fn poll_one(
     let status = match uwc.job_status(&job.shunya_job_id).await {
         Ok(status) => status,
         Err(err) => {
-            reschedule(ctx, job, shunya_jobs::SUBMITTED, pipeline.poll_delay).await?;
+            reschedule(ctx, job, &job.status, pipeline.poll_delay).await?;
             return Err(err.into());
         }
     };
     match status.status.as_str() {
         "completed" | "succeeded" | "done" => complete(ctx, &tenant, job, &status, &trace).await,
         "failed" | "error" | "cancelled" => {
-            let txn = begin_for_tenant(&ctx.db, &tenant).await?;
-            if let Some(event) =
-                fail_transcription(&txn, &tenant, job, "UWC reported the job failed", &trace)
-                    .await?
-            {
-                otto_db::outbox::record(&txn, &event).await?;
-            }
-            txn.commit().await?;
-            ctx.outbox.notify();
-            Ok(())
+            give_up(ctx, &tenant, job, "UWC reported the job failed", &trace).await
         }
         _ if job.attempts + 1 >= MAX_POLLS => {
-            let txn = begin_for_tenant(&ctx.db, &tenant).await?;
-            if let Some(event) =
-                fail_transcription(&txn, &tenant, job, "no result after polling", &trace).await?
-            {
-                otto_db::outbox::record(&txn, &event).await?;
-            }
-            txn.commit().await?;
-            ctx.outbox.notify();
-            Ok(())
+            give_up(ctx, &tenant, job, "no result after polling", &trace).await
         }
         _ => reschedule(ctx, job, shunya_jobs::PROCESSING, pipeline.poll_delay).await,
     }
+}
+
+/// Marks the job failed, with its event, once.
+async fn give_up(
+    ctx: &AppContext,
+    tenant: &TenantId,
+    job: &shunya_job::Model,
+    reason: &str,
+    trace: &TraceId,
+) -> Result<(), anyhow::Error> {
+    let txn = begin_for_tenant(&ctx.db, tenant).await?;
+    if let Some(event) = fail_transcription(&txn, tenant, job, reason, trace).await? {
+        otto_db::outbox::record(&txn, &event).await?;
+    }
+    txn.commit().await?;
+    ctx.outbox.notify();
+    Ok(())
 }
 
 async fn complete(

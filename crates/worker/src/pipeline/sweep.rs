@@ -4,14 +4,13 @@
 //! its job is merely waiting costs one extra no-op run.
 
 use async_trait::async_trait;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{Duration, Utc};
 use otto_db::entities::{call, follow_up, shunya_job};
 use otto_domain::{TenantId, TraceId};
 use otto_runtime::AppContext;
 use otto_runtime::jobs::{NewJob, Queue};
 use sea_orm::sea_query::{Expr, Query, SelectStatement};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, ExprTrait, QueryFilter, QuerySelect};
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{AnalyseCall, DraftFollowup, Pipeline, TranscribeCall};
@@ -24,16 +23,12 @@ const GRACE_MINUTES: i64 = 2;
 const HORIZON_DAYS: i64 = 7;
 const BATCH: u64 = 200;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ProcessPendingTranscriptions {
-    pub schedule: String,
-    pub slot: DateTime<Utc>,
-}
-
-impl JobKind for ProcessPendingTranscriptions {
-    const NAME: &'static str = "transcriptions.process_pending";
-    const QUEUE: Queue = Queue::Asr;
-}
+crate::scheduled_job!(
+    /// The `process-pending-transcriptions` schedule.
+    ProcessPendingTranscriptions,
+    "transcriptions.process_pending",
+    Queue::Asr
+);
 
 pub(super) struct Sweep(pub(super) Pipeline);
 
