@@ -3,7 +3,6 @@
 mod replay;
 
 use clap::{Parser, Subcommand};
-use otto_api::Application;
 use otto_api::auth::dev_token;
 use otto_domain::{Role, TenantId, UserId};
 use otto_runtime::context::StartError;
@@ -97,7 +96,7 @@ async fn serve(
     shutdown: tokio_util::sync::CancellationToken,
 ) -> Result<(), StartError> {
     let ctx = AppContext::build(config, shutdown).await?;
-    let app = Application::build_with_context(ctx)?;
+    let app = otto::api(ctx)?;
     let ctx = app.context();
     tracing::info!(
         address = %format!("{}:{}", ctx.config.host, app.port()),

@@ -3,7 +3,7 @@
 use clap::Parser;
 use otto_runtime::telemetry::Service;
 use otto_runtime::{AppContext, startup};
-use otto_scheduler::{Scheduler, configured_schedule};
+use otto_scheduler::Scheduler;
 
 #[derive(Parser)]
 #[command(
@@ -17,7 +17,7 @@ struct Cli {}
 async fn main() -> std::process::ExitCode {
     let _cli = Cli::parse();
     let config = startup::config_or_exit();
-    let schedule = match configured_schedule(&config) {
+    let schedule = match otto::schedule(&config) {
         Ok(schedule) => schedule,
         Err(err) => {
             eprintln!("otto-scheduler: {err}");

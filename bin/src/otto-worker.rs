@@ -3,7 +3,7 @@
 use clap::{Parser, Subcommand};
 use otto_runtime::telemetry::Service;
 use otto_runtime::{AppContext, startup};
-use otto_worker::{Registry, Worker, WorkerSettings};
+use otto_worker::{Worker, WorkerSettings};
 
 #[derive(Parser)]
 #[command(name = "otto-worker", version, about = "Otto's job worker.")]
@@ -49,7 +49,7 @@ async fn main() -> std::process::ExitCode {
             let relay = ctx.spawn_outbox_relay();
             Worker::new(
                 ctx.clone(),
-                Registry::standard(&ctx.config),
+                otto::registry(&ctx.config),
                 WorkerSettings::from_context(&ctx),
             )
             .run()

@@ -2,7 +2,6 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use otto_api::Application;
 use otto_api::auth::dev_token;
 use otto_domain::{Role, TenantId, UserId};
 use otto_runtime::{AppContext, Config};
@@ -147,7 +146,7 @@ impl TestApp {
         ctx: AppContext,
         extra: impl Fn(&mut actix_web::web::ServiceConfig) + Clone + Send + 'static,
     ) -> Result<Self, Box<dyn std::error::Error>> {
-        let app = Application::build_with_routes(ctx, extra)?;
+        let app = otto::api_with_routes(ctx, extra)?;
         let address = format!("http://127.0.0.1:{}", app.port());
         let ctx = app.context().clone();
         let server = tokio::spawn(app.run_until_stopped());

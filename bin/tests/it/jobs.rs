@@ -298,7 +298,8 @@ async fn a_slot_fires_once_with_two_schedulers(db: TestDatabase) -> TestResult {
 
 async fn expired_idempotency_keys_are_purged(db: TestDatabase) -> TestResult {
     use otto_db::entities::idempotency_key;
-    use otto_worker::maintenance::PurgeIdempotencyKeys;
+    use otto_domain::jobs::PurgeIdempotencyKeys;
+    use otto_worker::typed::Perform;
     use sea_orm::{ActiveValue::Set, EntityTrait};
     let ctx = AppContext::build(
         config(&db, &[("IDEMPOTENCY_TTL_DAYS", "90")]),
@@ -321,7 +322,11 @@ async fn expired_idempotency_keys_are_purged(db: TestDatabase) -> TestResult {
             .exec_without_returning(&ctx.db)
             .await?;
     }
-    PurgeIdempotencyKeys.run(&json!({}), &ctx).await?;
+    let job = PurgeIdempotencyKeys {
+        schedule: "purge-idempotency-keys".to_owned(),
+        slot: chrono::Utc::now(),
+    };
+    job.perform(&(), &ctx).await?;
     let left: Vec<String> = idempotency_key::Entity::find()
         .all(&ctx.db)
         .await?

@@ -10,6 +10,7 @@ on_both_databases!(
     tenant_b_cannot_reach_tenant_a,
     pages_filters_and_rep_visibility,
     concurrent_patches_with_one_etag_let_exactly_one_through,
+    a_rep_cannot_reassign_and_a_deletion_is_an_event,
 );
 
 async fn create(
@@ -283,6 +284,67 @@ async fn company_numbers_are_normalised_and_unique_across_tenants() -> TestResul
     assert_eq!(
         unchanged["twilio_numbers"],
         json!(["+15550001111", "+15550002222"])
+    );
+    app.stop().await;
+    Ok(())
+}
+
+async fn a_rep_cannot_reassign_and_a_deletion_is_an_event(db: TestDatabase) -> TestResult {
+    use otto_db::entities::{audit_log, outbox_event};
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+    let app = TestApp::spawn(db, &[]).await?;
+    let owner = app.token("org_a", "user_owner", Role::Leadership);
+    let rep = app.token("org_a", "user_rep", Role::Rep);
+    let lead = create(
+        &app,
+        &owner,
+        json!({"name": "Mine", "assigned_user_id": "user_rep"}),
+    )
+    .await?;
+    let path = format!("/v1/leads/{}", lead["id"].as_str().unwrap_or_default());
+
+    let reassign = app
+        .authed(Method::PATCH, &path, &rep)
+        .header("If-Match", "\"1\"")
+        .json(&json!({"assigned_user_id": "user_other"}))
+        .send()
+        .await?;
+    assert_eq!(reassign.status(), 403);
+    let problem: Value = reassign.json().await?;
+    assert_eq!(
+        problem["detail"],
+        "Access denied. Required roles: leadership, csr. User role: rep"
+    );
+    let denials = audit_log::Entity::find()
+        .filter(audit_log::Column::Action.eq("access_denied"))
+        .filter(audit_log::Column::UserId.eq("user_rep"))
+        .all(&app.ctx.db)
+        .await?;
+    assert_eq!(
+        denials.len(),
+        1,
+        "the field refusal is audited like a route refusal"
+    );
+
+    let deleted = app.authed(Method::DELETE, &path, &owner).send().await?;
+    assert_eq!(deleted.status(), 204);
+    let changes: Vec<Value> = outbox_event::Entity::find()
+        .filter(outbox_event::Column::Event.eq("lead.updated"))
+        .order_by_asc(outbox_event::Column::Id)
+        .all(&app.ctx.db)
+        .await?
+        .into_iter()
+        .map(|row| {
+            serde_json::from_str::<Value>(&row.envelope).map(|e| e["data"]["change"].clone())
+        })
+        .collect::<Result<_, _>>()?;
+    assert_eq!(changes, [json!("created"), json!("deleted")]);
+    assert_eq!(
+        app.authed(Method::DELETE, &path, &owner)
+            .send()
+            .await?
+            .status(),
+        404
     );
     app.stop().await;
     Ok(())

@@ -189,7 +189,7 @@ async fn ready_with_real_redis_needs_a_live_worker() -> TestResult {
 
     let worker = otto_worker::Worker::new(
         app.ctx.clone(),
-        otto_worker::Registry::standard(&app.ctx.config),
+        otto::registry(&app.ctx.config),
         otto_worker::WorkerSettings::from_context(&app.ctx),
     );
     let worker = tokio::spawn(worker.run());

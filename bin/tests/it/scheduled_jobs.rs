@@ -5,7 +5,6 @@ use chrono::{Duration, Utc};
 use otto_db::entities::{daily_report, recording_session, task};
 use otto_runtime::AppContext;
 use otto_runtime::jobs::Queue;
-use otto_worker::Registry;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -31,7 +30,7 @@ async fn context(db: &TestDatabase) -> Result<AppContext, Box<dyn std::error::Er
 }
 
 async fn run(ctx: &AppContext, job: &str, payload: serde_json::Value) -> TestResult {
-    let handler = Registry::standard(&ctx.config)
+    let handler = otto::registry(&ctx.config)
         .get(job)
         .ok_or(format!("no handler for {job}"))?;
     handler

@@ -1,5 +1,5 @@
 use otto_db::entities::lead;
-use otto_db::{DbSettings, TenantScope, applied_migrations, begin_for_tenant, connect, migrate};
+use otto_db::{DbSettings, TenantScope, TenantTxn, applied_migrations, connect, migrate};
 use otto_domain::TenantId;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
@@ -132,8 +132,9 @@ async fn row_level_security_confines_unfiltered_queries() -> TestResult {
         .insert(new_lead("B's own", ""))
         .await?;
 
-    let txn = begin_for_tenant(&conn, &org_b).await?;
-    let everything = lead::Entity::find().all(&txn).await?;
+    let utx = TenantTxn::begin(&conn, &org_b, otto_domain::TraceId::generate()).await?;
+    let txn = utx.conn();
+    let everything = lead::Entity::find().all(txn).await?;
     assert_eq!(
         everything
             .iter()
@@ -146,28 +147,54 @@ async fn row_level_security_confines_unfiltered_queries() -> TestResult {
             lead::Column::Name,
             sea_orm::sea_query::Expr::value("overwritten"),
         )
-        .exec(&txn)
+        .exec(txn)
         .await?;
     assert_eq!(touched.rows_affected, 1, "only B's row can be updated");
     let removed = lead::Entity::delete_many()
         .filter(lead::Column::Id.eq(secret.id))
-        .exec(&txn)
+        .exec(txn)
         .await?;
     assert_eq!(removed.rows_affected, 0);
     let planted = lead::Entity::insert(new_lead("planted", "org_rls_a"))
-        .exec(&txn)
+        .exec(txn)
         .await;
     assert!(
         planted.is_err(),
         "a row for another tenant is refused by the policy"
     );
-    txn.rollback().await?;
+    utx.rollback().await?;
 
     let unchanged = lead::Entity::find_by_id(secret.id)
         .one(&conn)
         .await?
         .ok_or("A's lead vanished")?;
     assert_eq!(unchanged.name.as_deref(), Some("A's secret"));
+    conn.close().await?;
+    Ok(())
+}
+
+/// Every tenant-owned entity's table is under a row-level-security policy, and nothing else is:
+/// a new tenant table without a policy (or a policy on a system table) fails here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn row_level_security_covers_exactly_the_tenant_owned_tables() -> TestResult {
+    use sea_orm::ConnectionTrait;
+    let db = TestDatabase::postgres().await?;
+    let conn = connect(&DbSettings::new(db.url())).await?;
+    migrate(&conn).await?;
+    let rows = conn
+        .query_all_raw(sea_orm::Statement::from_string(
+            sea_orm::DatabaseBackend::Postgres,
+            "SELECT c.relname AS tbl FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = 'public' AND c.relrowsecurity \
+               AND EXISTS (SELECT 1 FROM pg_policies p WHERE p.tablename = c.relname) \
+             ORDER BY c.relname",
+        ))
+        .await?;
+    let protected: Vec<String> = rows
+        .iter()
+        .map(|row| row.try_get::<String>("", "tbl"))
+        .collect::<Result<_, _>>()?;
+    assert_eq!(protected, otto_db::entities::tenant_owned_tables());
     conn.close().await?;
     Ok(())
 }

@@ -203,6 +203,9 @@ async fn callrail_deliveries_take_effect_once(db: TestDatabase) -> TestResult {
         ("/call-rail/pre-call", "A2"),
         ("/callrail/pre-call", "A3"),
         ("/call-complete", "A4"),
+        ("/callrail/call.incoming", "A5"),
+        ("/callrail/call.completed", "A6"),
+        ("/callrail/call.modified", "A7"),
     ] {
         let body = callrail_body(id, "CR1", None);
         assert_eq!(
@@ -512,6 +515,45 @@ async fn twilio_clerk_bland_and_uwc_deliveries_take_effect(db: TestDatabase) -> 
         ),
         ("completed", Some("https://api.twilio.com/RE9"))
     );
+    // A recording for a call Otto has not seen yet names the company by the number called, and
+    // seed 003's mobile paths are aliases signed as received.
+    let early_recording = post_twilio(
+        &app,
+        "/mobile/twilio-recording",
+        &[
+            ("CallSid", "CA10"),
+            ("To", OUR_NUMBER),
+            ("RecordingSid", "RE10"),
+            ("RecordingUrl", "https://api.twilio.com/RE10"),
+            ("RecordingDuration", "7"),
+        ],
+    )
+    .await?;
+    assert_eq!(
+        status_of(early_recording).await?.1,
+        json!({"status": "processed", "provider": "twilio"})
+    );
+    let early = call::Entity::find()
+        .filter(call::Column::ProviderCallId.eq("CA10"))
+        .one(&app.ctx.db)
+        .await?
+        .ok_or("the early recording made no call")?;
+    assert_eq!(
+        (early.company_id.as_str(), early.recording_url.as_deref()),
+        (TENANT, Some("https://api.twilio.com/RE10"))
+    );
+    let mobile_voice = post_twilio(
+        &app,
+        "/mobile/twilio-voice",
+        &[
+            ("CallSid", "CA11"),
+            ("From", "+15551112222"),
+            ("To", OUR_NUMBER),
+            ("CallStatus", "ringing"),
+        ],
+    )
+    .await?;
+    assert_eq!(mobile_voice.status(), 200);
 
     // Clerk: an organization and a membership arrive before anyone logs in.
     let org = json!({"type": "organization.created", "data": {"id": "org_clerk", "name": "Clerk Roofing"}});
@@ -914,6 +956,50 @@ async fn every_provider_answers_every_kind_of_delivery() -> TestResult {
             "{kind:?}: one key"
         );
     }
+    app.stop().await;
+    Ok(())
+}
+
+/// A webhook's effects run under the tenant's row-level-security context: a trigger records who
+/// wrote each lead and call, and with which `app.tenant_id`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_effects_run_under_the_tenants_row_level_security() -> TestResult {
+    let app = webhook_app(TestDatabase::postgres().await?).await?;
+    app.ctx
+        .db
+        .execute_unprepared(
+            "CREATE TABLE rls_witness (tbl text, who text, tenant text); \
+             CREATE FUNCTION witness() RETURNS trigger AS $$ BEGIN \
+               INSERT INTO rls_witness VALUES (TG_TABLE_NAME, current_user, current_setting('app.tenant_id', true)); \
+               RETURN NEW; END $$ LANGUAGE plpgsql; \
+             CREATE TRIGGER witness_calls AFTER INSERT OR UPDATE ON calls FOR EACH ROW EXECUTE FUNCTION witness(); \
+             CREATE TRIGGER witness_leads AFTER INSERT OR UPDATE ON leads FOR EACH ROW EXECUTE FUNCTION witness();",
+        )
+        .await?;
+    let body = callrail_body("CAL_RLS", "CR1", None);
+    let (code, _) =
+        status_of(post_callrail(&app, "/webhooks/callrail/pre-call", &body).await?).await?;
+    assert_eq!(code, 200);
+    let rows = app
+        .ctx
+        .db
+        .query_all_raw(sea_orm::Statement::from_string(
+            sea_orm::DatabaseBackend::Postgres,
+            "SELECT tbl, who, tenant FROM rls_witness ORDER BY tbl",
+        ))
+        .await?;
+    let seen: Vec<(String, String, String)> = rows
+        .iter()
+        .map(|row| {
+            Ok((
+                row.try_get("", "tbl")?,
+                row.try_get("", "who")?,
+                row.try_get("", "tenant")?,
+            ))
+        })
+        .collect::<Result<_, sea_orm::DbErr>>()?;
+    let expected = |table: &str| (table.to_owned(), "otto_app".to_owned(), TENANT.to_owned());
+    assert_eq!(seen, [expected("calls"), expected("leads")]);
     app.stop().await;
     Ok(())
 }

@@ -6,10 +6,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use otto_db::entities::{schedule_run, shunya_job};
+use otto_domain::jobs::{JobKind, TranscribeCall};
 use otto_domain::{TenantId, TraceId};
 use otto_runtime::AppContext;
-use otto_worker::pipeline::TranscribeCall;
-use otto_worker::typed::JobKind;
 use redis::AsyncCommands;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use tokio_util::sync::CancellationToken;
@@ -104,7 +103,7 @@ async fn a_job_of_a_sigkilled_worker_completes_once_on_another() -> TestResult {
         call_id,
         trace_id: TraceId::generate(),
     };
-    ctx.queue.push(job.to_job()).await?;
+    ctx.queue.push(job.to_job()?).await?;
     let uwc_url = uwc.uri();
     let settings = [
         ("UWC_BASE_URL", uwc_url.as_str()),

@@ -151,6 +151,32 @@ impl From<sea_orm::DbErr> for ApiError {
     }
 }
 
+impl From<otto_db::UnitOfWorkError> for ApiError {
+    fn from(err: otto_db::UnitOfWorkError) -> Self {
+        match err {
+            otto_db::UnitOfWorkError::Db(err) => ApiError::Database(err),
+            other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
+impl From<otto_service::ServiceError> for ApiError {
+    fn from(err: otto_service::ServiceError) -> Self {
+        match err {
+            otto_service::ServiceError::Db(err) => ApiError::Database(err),
+            otto_service::ServiceError::UnitOfWork(err) => err.into(),
+            other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
+/// A job payload that does not serialise: a bug, answered as an opaque 500.
+impl From<serde_json::Error> for ApiError {
+    fn from(err: serde_json::Error) -> Self {
+        ApiError::Internal(err.into())
+    }
+}
+
 impl From<DomainError> for ApiError {
     fn from(err: DomainError) -> Self {
         match err {

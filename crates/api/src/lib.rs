@@ -1,6 +1,7 @@
-//! `otto-api`: the HTTP (and, later, WebSocket) server. [`Application::build`] is the one way
-//! to start it, used by the binary and by the tests alike. In embedded mode it also runs the
-//! worker and the scheduler in-process.
+//! `otto-api`: the HTTP and WebSocket server. [`Application::build`] is the one way to start it,
+//! used by the binary and by the tests alike. It knows no job runner and no scheduler: in
+//! embedded mode the composition root (`bin/src/lib.rs`) runs them beside it through
+//! [`Application::run_alongside`].
 
 pub mod auth;
 pub mod cors;
@@ -27,9 +28,7 @@ use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use otto_runtime::context::StartError;
-use otto_runtime::{AppContext, Config, Mode, metrics_recorder};
-use otto_scheduler::{Scheduler, configured_schedule, standard_schedule};
-use otto_worker::{Registry, Worker, WorkerSettings};
+use otto_runtime::{AppContext, Config, metrics_recorder};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use utoipa::OpenApi;
@@ -83,7 +82,7 @@ impl Application {
         let origins = OriginPatterns::new(&ctx.config.allowed_origins);
         let verifier = Arc::new(
             TokenVerifier::new(&ctx.config.auth, origins.clone())
-                .map_err(|e| StartError::Bind(std::io::Error::other(e.to_string())))?,
+                .map_err(|e| StartError::Config(e.to_string()))?,
         );
         let prefetch = verifier.clone();
         tokio::spawn(async move { prefetch.prefetch().await });
@@ -136,8 +135,7 @@ impl Application {
             server = server.workers(workers);
         }
         let server = server.run();
-        let mut background = start_background(&ctx);
-        background.push(router);
+        let background = vec![ctx.spawn_outbox_relay(), router];
         Ok(Self {
             port,
             server,
@@ -152,6 +150,12 @@ impl Application {
 
     pub fn context(&self) -> &AppContext {
         &self.ctx
+    }
+
+    /// Background loops (the in-process worker and scheduler of embedded mode) that stop with
+    /// the server: awaited after the shutdown token is cancelled.
+    pub fn run_alongside(&mut self, tasks: impl IntoIterator<Item = JoinHandle<()>>) {
+        self.background.extend(tasks);
     }
 
     /// Serves until the context's shutdown token is cancelled (SIGTERM/SIGINT in the binary),
@@ -196,25 +200,4 @@ fn routes_config(cfg: &mut web::ServiceConfig) {
 
 async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound)
-}
-
-/// The outbox relay always; the worker and the scheduler too when embedded.
-fn start_background(ctx: &AppContext) -> Vec<JoinHandle<()>> {
-    let mut tasks = vec![ctx.spawn_outbox_relay()];
-    if ctx.config.mode() == Mode::Embedded {
-        let worker = Worker::new(
-            ctx.clone(),
-            Registry::standard(&ctx.config),
-            WorkerSettings::from_context(ctx),
-        );
-        tasks.push(tokio::spawn(worker.run()));
-        let schedule = configured_schedule(&ctx.config)
-            .or_else(|err| {
-                tracing::error!(error = %err, "SCHEDULE_OVERRIDES ignored");
-                standard_schedule()
-            })
-            .unwrap_or_default();
-        tasks.push(tokio::spawn(Scheduler::new(ctx.clone(), schedule).run()));
-    }
-    tasks
 }

@@ -11,8 +11,10 @@ pub mod outbox;
 pub mod schedule_runs;
 pub mod shunya_jobs;
 pub mod tenant_scope;
+pub mod unit_of_work;
 
 pub use connection::{DbSettings, applied_migrations, connect, migrate};
 pub use errors::DbErrorKind;
 pub use sea_orm::{DatabaseConnection, DbErr};
-pub use tenant_scope::{TenantScope, begin_for_tenant};
+pub use tenant_scope::TenantScope;
+pub use unit_of_work::{CommitSink, TenantTxn, UnitOfWorkError};

@@ -22,7 +22,7 @@ use otto_migration::m20261122_000002_row_level_security::APP_ROLE;
 ///
 /// # Errors
 /// On database failure.
-pub async fn begin_for_tenant(
+pub(crate) async fn begin_for_tenant(
     db: &DatabaseConnection,
     tenant: &TenantId,
 ) -> Result<DatabaseTransaction, DbErr> {

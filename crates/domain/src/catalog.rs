@@ -2,6 +2,27 @@
 //! place in code that defines them. `docs/events/catalog.md` is generated from this table (a test
 //! fails when the two differ).
 
+/// Event names: emit through these, never a string literal.
+pub const TELEPHONY_CALL_RECEIVED: &str = "telephony.call.received";
+pub const TELEPHONY_CALL_COMPLETED: &str = "telephony.call.completed";
+pub const TELEPHONY_CALL_STATUS: &str = "telephony.call.status";
+pub const TELEPHONY_SMS_RECEIVED: &str = "telephony.sms.received";
+pub const TELEPHONY_SMS_SENT: &str = "telephony.sms.sent";
+pub const SYSTEM_WEBHOOK_PROCESSED: &str = "system.webhook.processed";
+pub const SYSTEM_BUFFER_DROPPED: &str = "system.buffer_dropped";
+pub const WORKER_TASK_FINISHED: &str = "worker.task.finished";
+pub const WORKER_TASK_FAILED: &str = "worker.task.failed";
+pub const IDENTITY_USER_CREATED: &str = "identity.user.created";
+pub const IDENTITY_USER_UPDATED: &str = "identity.user.updated";
+pub const TASK_UPDATED: &str = "task.updated";
+pub const APPOINTMENT_ASSIGNED: &str = "appointment.assigned";
+pub const LEAD_UPDATED: &str = "lead.updated";
+pub const CALL_TRANSCRIPT_READY: &str = "call.transcript.ready";
+pub const CALL_TRANSCRIPTION_FAILED: &str = "call.transcription.failed";
+pub const CALL_ANALYSIS_READY: &str = "call.analysis.ready";
+pub const FOLLOWUP_DRAFT_READY: &str = "followup.draft.ready";
+pub const ANALYTICS_DAILY_RECAP_READY: &str = "analytics.daily_recap.ready";
+
 /// Which channels an event is routed to, besides its tenant's `tenant:{tenant_id}:events`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EventSpec {
@@ -32,63 +53,63 @@ const fn spec(
 
 pub const CATALOG: &[EventSpec] = &[
     spec(
-        "telephony.call.received",
+        TELEPHONY_CALL_RECEIVED,
         "A call started (CallRail pre-call, Twilio voice).",
         false,
         true,
         &["call_id", "provider", "status"],
     ),
     spec(
-        "telephony.call.completed",
+        TELEPHONY_CALL_COMPLETED,
         "A call ended.",
         false,
         true,
         &["call_id", "provider", "status"],
     ),
     spec(
-        "telephony.call.status",
+        TELEPHONY_CALL_STATUS,
         "A call changed status or was modified.",
         false,
         true,
         &["call_id", "provider", "status"],
     ),
     spec(
-        "telephony.sms.received",
+        TELEPHONY_SMS_RECEIVED,
         "An inbound SMS was stored.",
         false,
         true,
         &["message_sid", "provider"],
     ),
     spec(
-        "telephony.sms.sent",
+        TELEPHONY_SMS_SENT,
         "An outbound SMS was sent.",
         true,
         true,
         &["message_id", "to"],
     ),
     spec(
-        "system.webhook.processed",
+        SYSTEM_WEBHOOK_PROCESSED,
         "A provider delivery was processed (once).",
         false,
         false,
         &["provider", "external_id"],
     ),
     spec(
-        "system.buffer_dropped",
+        SYSTEM_BUFFER_DROPPED,
         "This connection was too slow; older events were dropped.",
         false,
         false,
         &["dropped"],
     ),
     spec(
-        "worker.task.finished",
+        WORKER_TASK_FINISHED,
         "A background job finished.",
         false,
         false,
         &["task_id", "name", "queue", "attempts", "duration_ms"],
     ),
     spec(
-        "worker.task.failed",
+        WORKER_TASK_FAILED,
         "A background job attempt failed.",
         false,
         false,
@@ -102,70 +123,70 @@ pub const CATALOG: &[EventSpec] = &[
         ],
     ),
     spec(
-        "identity.user.created",
+        IDENTITY_USER_CREATED,
         "A user joined the company.",
         true,
         false,
         &["user_id", "role"],
     ),
     spec(
-        "identity.user.updated",
+        IDENTITY_USER_UPDATED,
         "A user's profile or role changed.",
         true,
         false,
         &["user_id"],
     ),
     spec(
-        "task.updated",
+        TASK_UPDATED,
         "A task was created or changed.",
         true,
         true,
         &["task_id", "status"],
     ),
     spec(
-        "appointment.assigned",
+        APPOINTMENT_ASSIGNED,
         "An appointment was assigned to a rep.",
         true,
         true,
         &["appointment_id", "rep_user_id"],
     ),
     spec(
-        "lead.updated",
+        LEAD_UPDATED,
         "A lead was created or changed.",
         false,
         true,
         &["lead_id", "change", "status", "version"],
     ),
     spec(
-        "call.transcript.ready",
+        CALL_TRANSCRIPT_READY,
         "A call's recording was transcribed (UWC webhook or polling, whichever came first).",
         false,
         true,
         &["call_id", "shunya_job_id", "duration_seconds", "language"],
     ),
     spec(
-        "call.transcription.failed",
+        CALL_TRANSCRIPTION_FAILED,
         "UWC gave up on a call's transcription, or polling did.",
         false,
         false,
         &["call_id", "shunya_job_id", "reason"],
     ),
     spec(
-        "call.analysis.ready",
+        CALL_ANALYSIS_READY,
         "A call's objections, sentiment, booking intent and key signals were stored.",
         false,
         true,
         &["call_id", "sentiment", "booking_intent", "objections"],
     ),
     spec(
-        "followup.draft.ready",
+        FOLLOWUP_DRAFT_READY,
         "A follow-up draft was written for an analysed call.",
         false,
         true,
         &["follow_up_id", "call_id", "channel"],
     ),
     spec(
-        "analytics.daily_recap.ready",
+        ANALYTICS_DAILY_RECAP_READY,
         "The daily report is ready.",
         false,
         false,

@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod error;
 pub mod event;
 pub mod ids;
+pub mod jobs;
 pub mod phone;
 pub mod role;
 

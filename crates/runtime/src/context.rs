@@ -5,8 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_redis::Pool;
-use otto_db::DbSettings;
+use otto_db::unit_of_work::BoxError;
+use otto_db::{CommitSink, DbSettings};
+use otto_domain::jobs::NewJob;
 use sea_orm::DatabaseConnection;
+use sea_orm::DatabaseTransaction;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, Mode};
@@ -27,6 +30,8 @@ pub enum StartError {
     Redis(#[from] crate::event_bus::BusError),
     #[error("cannot listen: {0}")]
     Bind(#[from] std::io::Error),
+    #[error("invalid configuration: {0}")]
+    Config(String),
 }
 
 #[derive(Clone)]
@@ -90,5 +95,38 @@ impl AppContext {
     /// Starts the outbox relay of this process.
     pub fn spawn_outbox_relay(&self) -> tokio::task::JoinHandle<()> {
         tokio::spawn(self.outbox.clone().run(self.shutdown.clone()))
+    }
+}
+
+/// A committed unit of work hands its jobs and events to this process's queue and relay.
+#[async_trait::async_trait]
+impl CommitSink for AppContext {
+    async fn stage(
+        &self,
+        txn: &DatabaseTransaction,
+        jobs: Vec<NewJob>,
+    ) -> Result<Vec<NewJob>, BoxError> {
+        if !self.queue.enqueues_in_transaction() {
+            return Ok(jobs);
+        }
+        for job in jobs {
+            self.queue.push_in(txn, job).await?;
+        }
+        Ok(Vec::new())
+    }
+
+    fn notify_outbox(&self) {
+        self.outbox.notify();
+    }
+
+    async fn release(&self, jobs: Vec<NewJob>) {
+        for job in jobs {
+            let name = job.name.clone();
+            if let Err(err) = self.queue.push(job).await {
+                metrics::counter!("job_enqueue_failures_total", "name" => name.clone())
+                    .increment(1);
+                tracing::error!(error = %err, job = %name, "could not enqueue a job after commit; the sweep will retry it");
+            }
+        }
     }
 }

@@ -35,6 +35,8 @@ enum FireError {
     Db(#[from] sea_orm::DbErr),
     #[error("enqueue failed: {0}")]
     Queue(#[from] otto_runtime::jobs::QueueError),
+    #[error("job payload cannot be serialised: {0}")]
+    Payload(#[from] serde_json::Error),
 }
 
 impl Scheduler {
@@ -133,7 +135,7 @@ impl Scheduler {
             txn.rollback().await?;
             return Ok(false);
         }
-        self.ctx.queue.push_in(&txn, schedule.job(slot)).await?;
+        self.ctx.queue.push_in(&txn, schedule.job(slot)?).await?;
         txn.commit().await?;
         Ok(true)
     }

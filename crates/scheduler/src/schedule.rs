@@ -3,12 +3,11 @@
 use std::str::FromStr;
 
 use chrono::{DateTime, Duration, Utc};
-use otto_runtime::jobs::{NewJob, Queue};
-use otto_worker::maintenance;
-use otto_worker::pipeline::{PollShunyaJobs, ProcessPendingTranscriptions};
-use otto_worker::reports::GenerateDailyReports;
-use otto_worker::typed::JobKind;
-use serde_json::json;
+use otto_domain::jobs::{
+    CleanupEphemeralSessions, CleanupOldTasks, GenerateDailyReports, JobKind, NewJob,
+    PollShunyaJobs, ProcessPendingTranscriptions, PurgeHeartbeats, PurgeIdempotencyKeys,
+    PurgeOutbox, PurgeScheduleRuns, Queue, SlotPayload,
+};
 
 /// A job fired at every time its cron expression matches; each such time is a slot.
 #[derive(Debug, Clone)]
@@ -49,12 +48,16 @@ impl Schedule {
             .next_back()
     }
 
-    pub fn job(&self, slot: DateTime<Utc>) -> NewJob {
-        NewJob::now(
-            self.queue,
-            self.job_name,
-            json!({ "schedule": self.name, "slot": slot }),
-        )
+    /// The job of `slot`: every scheduled job's payload is a [`SlotPayload`].
+    ///
+    /// # Errors
+    /// When the payload cannot be serialised (nothing is enqueued then).
+    pub fn job(&self, slot: DateTime<Utc>) -> Result<NewJob, serde_json::Error> {
+        let payload = serde_json::to_value(SlotPayload {
+            schedule: self.name.to_owned(),
+            slot,
+        })?;
+        Ok(NewJob::now(self.queue, self.job_name, payload))
     }
 }
 
@@ -81,14 +84,14 @@ pub fn standard_schedule() -> Result<Vec<Schedule>, String> {
         (
             "cleanup-old-tasks",
             "0 10 * * * *",
-            maintenance::CLEANUP_OLD_TASKS,
-            Queue::Default,
+            CleanupOldTasks::NAME,
+            CleanupOldTasks::QUEUE,
         ),
         (
             "cleanup-ephemeral-sessions",
             "0 20 * * * *",
-            maintenance::CLEANUP_EPHEMERAL_SESSIONS,
-            Queue::Default,
+            CleanupEphemeralSessions::NAME,
+            CleanupEphemeralSessions::QUEUE,
         ),
         (
             "generate-daily-reports",
@@ -99,26 +102,26 @@ pub fn standard_schedule() -> Result<Vec<Schedule>, String> {
         (
             "purge-idempotency-keys",
             "0 0 2 * * *",
-            maintenance::PURGE_IDEMPOTENCY_KEYS,
-            Queue::Default,
+            PurgeIdempotencyKeys::NAME,
+            PurgeIdempotencyKeys::QUEUE,
         ),
         (
             "purge-sent-outbox-events",
             "0 0 * * * *",
-            maintenance::PURGE_OUTBOX,
-            Queue::Default,
+            PurgeOutbox::NAME,
+            PurgeOutbox::QUEUE,
         ),
         (
             "purge-silent-worker-heartbeats",
             "0 5 * * * *",
-            maintenance::PURGE_HEARTBEATS,
-            Queue::Default,
+            PurgeHeartbeats::NAME,
+            PurgeHeartbeats::QUEUE,
         ),
         (
             "purge-old-schedule-slots",
             "0 0 3 * * *",
-            maintenance::PURGE_SCHEDULE_RUNS,
-            Queue::Default,
+            PurgeScheduleRuns::NAME,
+            PurgeScheduleRuns::QUEUE,
         ),
     ]
     .into_iter()

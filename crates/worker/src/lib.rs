@@ -1,11 +1,11 @@
-//! The job worker: leases jobs from the queue, runs their handlers, retries with backoff,
-//! dead-letters what keeps failing, beats its heartbeat, and stops gracefully.
+//! The job worker. The runner (`runner`, `registry`, `typed`, `heartbeat`) leases jobs from the
+//! queue, runs their handlers, retries with backoff, dead-letters what keeps failing, beats its
+//! heartbeat and stops gracefully; it knows no application job. The application's jobs live in
+//! [`jobs`]: each is a payload type of `otto_domain::jobs` and a handler calling the service layer.
 
 mod heartbeat;
-pub mod maintenance;
-pub mod pipeline;
+pub mod jobs;
 mod registry;
-pub mod reports;
 mod runner;
 pub mod typed;
 

@@ -20,6 +20,31 @@ impl From<sea_orm::DbErr> for JobError {
     }
 }
 
+/// A payload that cannot be serialised will not serialise on retry either.
+impl From<serde_json::Error> for JobError {
+    fn from(err: serde_json::Error) -> Self {
+        JobError::Permanent(err.into())
+    }
+}
+
+impl From<otto_service::ServiceError> for JobError {
+    fn from(err: otto_service::ServiceError) -> Self {
+        match err {
+            otto_service::ServiceError::Payload(_) => JobError::Permanent(err.into()),
+            _ => JobError::Retryable(err.into()),
+        }
+    }
+}
+
+impl From<otto_db::UnitOfWorkError> for JobError {
+    fn from(err: otto_db::UnitOfWorkError) -> Self {
+        match err {
+            otto_db::UnitOfWorkError::Payload(_) => JobError::Permanent(err.into()),
+            _ => JobError::Retryable(err.into()),
+        }
+    }
+}
+
 /// One kind of work. `run` is plain async code that tests can call directly.
 #[async_trait]
 pub trait JobHandler: Send + Sync {
@@ -33,15 +58,6 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Every job Otto runs, with the UWC client of `config` when it is configured.
-    pub fn standard(config: &otto_runtime::Config) -> Self {
-        let mut registry = Self::default();
-        crate::maintenance::register(&mut registry);
-        crate::pipeline::Pipeline::from_config(config).register(&mut registry);
-        registry.add(crate::reports::DailyReports);
-        registry
-    }
-
     pub fn register(
         &mut self,
         name: impl Into<String>,

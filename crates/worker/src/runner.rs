@@ -3,7 +3,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use otto_domain::{EventEnvelope, Severity, TenantId, TraceId};
+use otto_db::TenantTxn;
+use otto_domain::catalog::{WORKER_TASK_FAILED, WORKER_TASK_FINISHED};
+use otto_domain::{Severity, TenantId, TraceId};
 use otto_runtime::AppContext;
 use otto_runtime::jobs::{LeasedJob, Queue, backoff};
 use tracing::Instrument;
@@ -274,17 +276,20 @@ impl Slot {
         };
         let trace = trace_of(job).unwrap_or_else(TraceId::generate);
         let (event, severity, error) = match result {
-            Ok(()) => ("worker.task.finished", Severity::Info, None),
-            Err(err) => ("worker.task.failed", Severity::Error, Some(err.to_string())),
+            Ok(()) => (WORKER_TASK_FINISHED, Severity::Info, None),
+            Err(err) => (WORKER_TASK_FAILED, Severity::Error, Some(err.to_string())),
         };
         let data = serde_json::json!({
             "task_id": job.id, "name": job.name, "queue": job.queue,
             "attempts": job.attempts, "duration_ms": ms.round(), "error": error,
         });
-        let envelope = EventEnvelope::new(event, tenant, trace, data).with_severity(severity);
-        match otto_db::outbox::record(&self.ctx.db, &envelope).await {
-            Ok(_) => self.ctx.outbox.notify(),
-            Err(err) => tracing::warn!(error = %err, "could not record task event"),
+        let recorded = async {
+            let utx = TenantTxn::begin(&self.ctx.db, &tenant, trace).await?;
+            utx.emit(utx.event(event, data).with_severity(severity));
+            utx.commit(&self.ctx).await
+        };
+        if let Err(err) = recorded.await {
+            tracing::warn!(error = %err, "could not record task event");
         }
     }
 }

@@ -1,67 +1,52 @@
-//! Typed jobs: each kind of work is a payload type naming its job and queue, so an enqueuer and
-//! its handler cannot disagree on either, and a payload that does not parse fails permanently.
+//! Typed jobs: a job is its payload type (`otto_domain::jobs`), which names the job and its
+//! queue, and implements [`Perform`] here with the state it needs. One name per job: the type.
+//! A payload that does not parse fails permanently.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
 
 use async_trait::async_trait;
+pub use otto_domain::jobs::JobKind;
 use otto_runtime::AppContext;
-use otto_runtime::jobs::{NewJob, Queue};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::{JobError, JobHandler, Registry};
 
-pub trait JobKind: Serialize + DeserializeOwned + Send + Sync {
-    const NAME: &'static str;
-    const QUEUE: Queue;
+#[async_trait]
+pub trait Perform: JobKind + 'static {
+    /// What the job needs beside the context (a provider client, say); `()` for none.
+    type State: Send + Sync + 'static;
 
-    fn to_job(&self) -> NewJob {
-        let payload = serde_json::to_value(self).unwrap_or(Value::Null);
-        NewJob::now(Self::QUEUE, Self::NAME, payload)
-    }
+    async fn perform(self, state: &Self::State, ctx: &AppContext) -> Result<(), JobError>;
+}
+
+struct Typed<J: Perform> {
+    state: Arc<J::State>,
+    job: PhantomData<fn() -> J>,
 }
 
 #[async_trait]
-pub trait TypedHandler: Send + Sync + 'static {
-    type Job: JobKind;
-    async fn handle(&self, job: Self::Job, ctx: &AppContext) -> Result<(), JobError>;
-}
-
-struct Typed<H>(H);
-
-#[async_trait]
-impl<H: TypedHandler> JobHandler for Typed<H> {
+impl<J: Perform> JobHandler for Typed<J> {
     async fn run(&self, payload: &Value, ctx: &AppContext) -> Result<(), JobError> {
-        let job = serde_json::from_value(payload.clone()).map_err(|e| {
+        let job: J = serde_json::from_value(payload.clone()).map_err(|e| {
             JobError::Permanent(anyhow::anyhow!(
                 "payload of '{}' does not parse: {e}",
-                H::Job::NAME
+                J::NAME
             ))
         })?;
-        self.0.handle(job, ctx).await
+        job.perform(&self.state, ctx).await
     }
 }
 
 impl Registry {
-    /// Registers `handler` under its job's name.
-    pub fn add<H: TypedHandler>(&mut self, handler: H) -> &mut Self {
-        self.register(H::Job::NAME, Typed(handler))
+    /// Registers job `J` under its name, with its `state`.
+    pub fn add<J: Perform>(&mut self, state: J::State) -> &mut Self {
+        self.register(
+            J::NAME,
+            Typed::<J> {
+                state: Arc::new(state),
+                job: PhantomData,
+            },
+        )
     }
-}
-
-/// Declares the payload of a scheduled job: the schedule that fired and its slot.
-#[macro_export]
-macro_rules! scheduled_job {
-    ($(#[$doc:meta])* $name:ident, $job:literal, $queue:expr) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-        pub struct $name {
-            pub schedule: String,
-            pub slot: chrono::DateTime<chrono::Utc>,
-        }
-
-        impl $crate::typed::JobKind for $name {
-            const NAME: &'static str = $job;
-            const QUEUE: otto_runtime::jobs::Queue = $queue;
-        }
-    };
 }

@@ -6,7 +6,7 @@ pub mod dev_token;
 pub mod jwt;
 pub mod lockdown;
 mod provisioning;
-pub use provisioning::{provision_company, provision_member};
+pub use provisioning::{provision_company, provision_member, refuse};
 pub mod roles;
 
 use std::future::Future;
@@ -63,11 +63,7 @@ impl<R: RoleSet + 'static> FromRequest for Authorized<R> {
             )
             .await?;
             if !R::ROLES.contains(&user.role) {
-                provisioning::record_refusal(&state, &req, &user, R::ROLES).await;
-                return Err(ApiError::Forbidden(roles::refusal_detail(
-                    R::ROLES,
-                    user.role,
-                )));
+                return Err(provisioning::refuse(&state, &req, &user, R::ROLES).await);
             }
             Ok(Authorized {
                 user,

@@ -114,13 +114,20 @@ pub async fn provision_member(
     Ok(())
 }
 
-/// An audit row and a log line for a refused request (SPEC section 12).
-pub async fn record_refusal(
+/// Refuses `member` a route or a field that needs one of `required`: the audit row, the log
+/// line and the 403, the same for every refusal.
+pub async fn refuse(
     state: &ApiState,
     req: &HttpRequest,
     member: &AuthUser,
     required: &[Role],
-) {
+) -> ApiError {
+    record_refusal(state, req, member, required).await;
+    ApiError::Forbidden(super::roles::refusal_detail(required, member.role))
+}
+
+/// An audit row and a log line for a refused request (SPEC section 12).
+async fn record_refusal(state: &ApiState, req: &HttpRequest, member: &AuthUser, required: &[Role]) {
     let route = req.match_pattern().unwrap_or_else(|| req.path().to_owned());
     let trace_id = RequestContext::current().map(|c| c.trace_id.to_string());
     let required: Vec<&str> = required.iter().map(|r| r.as_str()).collect();

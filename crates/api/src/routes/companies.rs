@@ -3,8 +3,8 @@
 
 use actix_web::web;
 use chrono::Utc;
+use otto_db::TenantScope;
 use otto_db::entities::{company, twilio_number};
-use otto_db::{TenantScope, begin_for_tenant};
 use otto_domain::PhoneE164;
 use sea_orm::{ActiveValue::Set, ConnectionTrait, QueryOrder};
 use serde::{Deserialize, Serialize};
@@ -50,9 +50,9 @@ pub async fn get_company(
     id: web::Path<String>,
 ) -> Result<web::Json<Company>, ApiError> {
     ensure_own_company(&caller, &id)?;
-    let txn = begin_for_tenant(&state.ctx.db, &caller.tenant_id).await?;
-    let company = load(&txn, &caller).await?;
-    txn.commit().await?;
+    let utx = super::begin(&state, &caller).await?;
+    let company = load(utx.conn(), &caller).await?;
+    utx.finish_read().await?;
     Ok(web::Json(company))
 }
 
@@ -88,15 +88,15 @@ pub async fn patch_company(
     if let Some(callrail) = patch.callrail_company_id {
         changes.callrail_company_id = Set(callrail.filter(|c| !c.trim().is_empty()));
     }
-    let txn = begin_for_tenant(&state.ctx.db, &caller.tenant_id).await?;
-    let scope = TenantScope::new(&txn, caller.tenant_id.clone());
+    let utx = super::begin(&state, &caller).await?;
+    let scope = utx.scope();
     scope
         .update_by_id::<company::Entity, _, _>(caller.tenant_id.to_string(), changes)
         .await?;
     if let Some(numbers) = numbers {
         scope
             .delete_many::<twilio_number::Entity>()
-            .exec(&txn)
+            .exec(utx.conn())
             .await?;
         for number in numbers {
             let now = Utc::now();
@@ -110,8 +110,8 @@ pub async fn patch_company(
             scope.insert(row).await?;
         }
     }
-    let company = load(&txn, &caller).await?;
-    txn.commit().await?;
+    let company = load(utx.conn(), &caller).await?;
+    utx.commit(&state.ctx).await?;
     Ok(web::Json(company))
 }
 
@@ -127,12 +127,12 @@ pub async fn lockdown(
         updated_at: Set(Utc::now()),
         ..Default::default()
     };
-    let txn = begin_for_tenant(&state.ctx.db, &caller.tenant_id).await?;
-    TenantScope::new(&txn, caller.tenant_id.clone())
+    let utx = super::begin(&state, &caller).await?;
+    utx.scope()
         .update_by_id::<company::Entity, _, _>(caller.tenant_id.to_string(), changes)
         .await?;
-    let company = load(&txn, &caller).await?;
-    txn.commit().await?;
+    let company = load(utx.conn(), &caller).await?;
+    utx.commit(&state.ctx).await?;
     tracing::warn!(tenant_id = %caller.tenant_id, user_id = %caller.user_id, enabled = request.enabled, "lockdown toggled");
     Ok(web::Json(company))
 }

@@ -6,8 +6,9 @@ use actix_web::http::header::{ETAG, IF_MATCH, LOCATION};
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, SecondsFormat, Utc};
 use otto_db::entities::lead;
-use otto_db::{TenantScope, begin_for_tenant};
-use otto_domain::{EventEnvelope, PhoneE164, Role, TraceId};
+use otto_db::{TenantScope, TenantTxn};
+use otto_domain::catalog::LEAD_UPDATED;
+use otto_domain::{PhoneE164, Role};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, ExprTrait, QueryFilter, QueryOrder,
@@ -17,10 +18,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::auth::{AnyRole, AuthUser, Authorized, Staff};
+use super::begin;
+use crate::auth::{AnyRole, AuthUser, Authorized, RoleSet, Staff, refuse};
 use crate::error::ApiError;
 use crate::pagination::{Page, PageQuery};
-use crate::request_context::RequestContext;
 use crate::state::ApiState;
 
 const STATUSES: [&str; 6] = ["new", "contacted", "qualified", "booked", "won", "lost"];
@@ -107,9 +108,8 @@ pub async fn list_leads(
     filters: web::Query<LeadFilters>,
 ) -> Result<web::Json<Page<Lead>>, ApiError> {
     let limit = page.limit()?;
-    let txn = begin_for_tenant(&state.ctx.db, &caller.tenant_id).await?;
-    let scope = TenantScope::new(&txn, caller.tenant_id.clone());
-    let mut query = visible(&scope, &caller)
+    let utx = begin(&state, &caller).await?;
+    let mut query = visible(&utx.scope(), &caller)
         .order_by_desc(lead::Column::Id)
         .limit(limit + 1);
     if let Some(cursor) = page.cursor_uuid()? {
@@ -121,8 +121,8 @@ pub async fn list_leads(
     if let Some(source) = &filters.source {
         query = query.filter(lead::Column::Source.eq(source.as_str()));
     }
-    let rows = query.all(&txn).await?;
-    txn.commit().await?;
+    let rows = query.all(utx.conn()).await?;
+    utx.finish_read().await?;
     Ok(web::Json(Page::from_rows(
         rows,
         limit,
@@ -160,13 +160,10 @@ pub async fn create_lead(
         updated_at: Set(now),
         ..Default::default()
     };
-    let txn = begin_for_tenant(&state.ctx.db, &caller.tenant_id).await?;
-    let created = TenantScope::new(&txn, caller.tenant_id.clone())
-        .insert(row)
-        .await?;
-    record_change(&txn, &caller, &created, "created").await?;
-    txn.commit().await?;
-    state.ctx.outbox.notify();
+    let utx = begin(&state, &caller).await?;
+    let created = utx.scope().insert(row).await?;
+    record_change(&utx, &caller, &created, "created");
+    utx.commit(&state.ctx).await?;
     Ok(HttpResponse::Created()
         .insert_header((ETAG, etag(created.version)))
         .insert_header((LOCATION, format!("/v1/leads/{}", created.id)))
@@ -180,14 +177,13 @@ pub async fn get_lead(
     caller: Authorized<AnyRole>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let txn = begin_for_tenant(&state.ctx.db, &caller.tenant_id).await?;
-    let scope = TenantScope::new(&txn, caller.tenant_id.clone());
-    let row = visible(&scope, &caller)
+    let utx = begin(&state, &caller).await?;
+    let row = visible(&utx.scope(), &caller)
         .filter(lead::Column::Id.eq(*id))
-        .one(&txn)
+        .one(utx.conn())
         .await?
         .ok_or(ApiError::NotFound)?;
-    txn.commit().await?;
+    utx.finish_read().await?;
     Ok(HttpResponse::Ok()
         .insert_header((ETAG, etag(row.version)))
         .json(Lead::from(row)))
@@ -206,14 +202,13 @@ pub async fn patch_lead(
 ) -> Result<HttpResponse, ApiError> {
     let expected = if_match_version(&req)?;
     let body = body.into_inner();
-    if body.assigned_user_id.is_some() && caller.role == Role::Rep {
-        return Err(ApiError::Forbidden(
-            "Access denied. Required roles: leadership, csr. User role: rep".to_owned(),
-        ));
+    if body.assigned_user_id.is_some() && !Staff::ROLES.contains(&caller.role) {
+        // Reassigning is a staff decision: refused like a route, audit row included.
+        return Err(refuse(&state, &req, &caller, Staff::ROLES).await);
     }
     let changes = validated_changes(body)?;
-    let txn = begin_for_tenant(&state.ctx.db, &caller.tenant_id).await?;
-    let scope = TenantScope::new(&txn, caller.tenant_id.clone());
+    let utx = begin(&state, &caller).await?;
+    let scope = utx.scope();
     // The version check and the write are one statement: of two PATCHes carrying the same
     // If-Match, exactly one matches.
     let mut update = scope
@@ -231,10 +226,10 @@ pub async fn patch_lead(
     for (column, value) in changes {
         update = update.col_expr(column, value);
     }
-    let changed = update.exec(&txn).await?.rows_affected;
+    let changed = update.exec(utx.conn()).await?.rows_affected;
     let current = visible(&scope, &caller)
         .filter(lead::Column::Id.eq(*id))
-        .one(&txn)
+        .one(utx.conn())
         .await?;
     let Some(current) = current else {
         return Err(ApiError::NotFound);
@@ -242,9 +237,8 @@ pub async fn patch_lead(
     if changed == 0 {
         return Err(ApiError::PreconditionFailed);
     }
-    record_change(&txn, &caller, &current, "updated").await?;
-    txn.commit().await?;
-    state.ctx.outbox.notify();
+    record_change(&utx, &caller, &current, "updated");
+    utx.commit(&state.ctx).await?;
     Ok(HttpResponse::Ok()
         .insert_header((ETAG, etag(current.version)))
         .json(Lead::from(current)))
@@ -257,16 +251,17 @@ pub async fn delete_lead(
     caller: Authorized<Staff>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let txn = begin_for_tenant(&state.ctx.db, &caller.tenant_id).await?;
-    let deleted = TenantScope::new(&txn, caller.tenant_id.clone())
-        .delete_many::<lead::Entity>()
-        .filter(lead::Column::Id.eq(*id))
-        .exec(&txn)
-        .await?;
-    txn.commit().await?;
-    if deleted.rows_affected == 0 {
+    let utx = begin(&state, &caller).await?;
+    let Some(row) = utx.scope().find_by_id::<lead::Entity, _>(*id).await? else {
         return Err(ApiError::NotFound);
-    }
+    };
+    utx.scope()
+        .delete_many::<lead::Entity>()
+        .filter(lead::Column::Id.eq(row.id))
+        .exec(utx.conn())
+        .await?;
+    record_change(&utx, &caller, &row, "deleted");
+    utx.commit(&state.ctx).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -297,25 +292,16 @@ fn validated_changes(body: LeadFields) -> Result<Vec<(lead::Column, Expr)>, ApiE
     Ok(changes)
 }
 
-async fn record_change(
-    conn: &impl ConnectionTrait,
-    caller: &AuthUser,
-    row: &lead::Model,
-    change: &str,
-) -> Result<(), ApiError> {
-    let trace = RequestContext::current()
-        .map(|c| c.trace_id)
-        .unwrap_or_else(TraceId::generate);
-    let envelope = EventEnvelope::new(
-        "lead.updated",
-        caller.tenant_id.clone(),
-        trace,
-        serde_json::json!({ "lead_id": row.id, "change": change, "status": row.status, "version": row.version }),
-    )
-    .with_user(caller.user_id.clone())
-    .with_lead(row.id);
-    otto_db::outbox::record(conn, &envelope).await?;
-    Ok(())
+/// `lead.updated` for `row` (`change`: created, updated or deleted), by the caller.
+fn record_change(utx: &TenantTxn, caller: &AuthUser, row: &lead::Model, change: &str) {
+    utx.emit(
+        utx.event(
+            LEAD_UPDATED,
+            serde_json::json!({ "lead_id": row.id, "change": change, "status": row.status, "version": row.version }),
+        )
+        .with_user(caller.user_id.clone())
+        .with_lead(row.id),
+    );
 }
 
 fn etag(version: i32) -> String {

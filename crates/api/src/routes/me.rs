@@ -2,7 +2,6 @@
 
 use actix_web::web;
 use otto_db::entities::sales_rep;
-use otto_db::{TenantScope, begin_for_tenant};
 use sea_orm::{ColumnTrait, QueryFilter};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -26,13 +25,14 @@ pub async fn me(
     state: web::Data<ApiState>,
     caller: Authorized<AnyRole>,
 ) -> Result<web::Json<Me>, ApiError> {
-    let txn = begin_for_tenant(&state.ctx.db, &caller.tenant_id).await?;
-    let rep = TenantScope::new(&txn, caller.tenant_id.clone())
+    let utx = super::begin(&state, &caller).await?;
+    let rep = utx
+        .scope()
         .select::<sales_rep::Entity>()
         .filter(sales_rep::Column::UserId.eq(caller.user_id.as_str()))
-        .one(&txn)
+        .one(utx.conn())
         .await?;
-    txn.commit().await?;
+    utx.finish_read().await?;
     Ok(web::Json(Me {
         user_id: caller.user_id.to_string(),
         tenant_id: caller.tenant_id.to_string(),

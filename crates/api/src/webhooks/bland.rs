@@ -2,14 +2,13 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use async_trait::async_trait;
-use sea_orm::DatabaseTransaction;
 use serde_json::Value;
 
 use super::pipeline::{DeliveryContext, Effects, Provider, deliver};
-use super::records::{CallFacts, call_status_event, upsert_call};
 use super::{json_body, signature, tenants, text_of};
 use crate::error::ApiError;
 use crate::state::ApiState;
+use otto_service::calls::{CallFacts, call_status_event, upsert_call};
 
 struct BlandCall {
     call_id: String,
@@ -51,15 +50,10 @@ pub async fn receive(
 
 #[async_trait(?Send)]
 impl Effects for BlandCall {
-    async fn apply(
-        &self,
-        txn: &DatabaseTransaction,
-        ctx: &DeliveryContext<'_>,
-    ) -> Result<(), ApiError> {
+    async fn apply(&self, ctx: &DeliveryContext<'_>) -> Result<(), ApiError> {
         let status = text_of(self.body.get("status")).unwrap_or_else(|| "completed".to_owned());
         let call = upsert_call(
-            txn,
-            &ctx.tenant,
+            ctx.utx,
             CallFacts {
                 provider: "bland",
                 provider_call_id: self.call_id.clone(),
@@ -79,7 +73,7 @@ impl Effects for BlandCall {
             },
         )
         .await?;
-        ctx.emit(call_status_event(ctx, &call));
+        ctx.emit(call_status_event(ctx.utx, &call));
         Ok(())
     }
 }

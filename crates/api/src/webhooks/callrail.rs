@@ -3,16 +3,28 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use async_trait::async_trait;
 use otto_domain::PhoneE164;
-use sea_orm::DatabaseTransaction;
+use otto_domain::catalog::{
+    TELEPHONY_CALL_COMPLETED, TELEPHONY_CALL_RECEIVED, TELEPHONY_CALL_STATUS,
+};
 use serde_json::{Value, json};
 
 use super::pipeline::{DeliveryContext, Effects, Provider, deliver};
-use super::records::{CallFacts, lead_by_phone, upsert_call};
 use super::{json_body, signature, tenants, text_of};
 use crate::error::ApiError;
 use crate::state::ApiState;
+use otto_service::calls::{CallFacts, lead_by_phone, upsert_call};
 
 const EVENTS: [&str; 3] = ["pre-call", "call-complete", "call-modified"];
+
+/// The canonical event of a path segment: seed 003's dotted names are aliases.
+fn canonical(event: &str) -> &str {
+    match event {
+        "call.incoming" => "pre-call",
+        "call.completed" => "call-complete",
+        "call.modified" => "call-modified",
+        other => other,
+    }
+}
 
 struct CallRailCall {
     event: String,
@@ -26,6 +38,7 @@ pub async fn receive(
     event: String,
     raw: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
+    let event = canonical(&event).to_owned();
     if !EVENTS.contains(&event.as_str()) {
         return Err(ApiError::NotFound);
     }
@@ -68,11 +81,7 @@ pub async fn receive(
 
 #[async_trait(?Send)]
 impl Effects for CallRailCall {
-    async fn apply(
-        &self,
-        txn: &DatabaseTransaction,
-        ctx: &DeliveryContext<'_>,
-    ) -> Result<(), ApiError> {
+    async fn apply(&self, ctx: &DeliveryContext<'_>) -> Result<(), ApiError> {
         let field = |name: &str| {
             self.body
                 .get(name)
@@ -82,9 +91,7 @@ impl Effects for CallRailCall {
             .and_then(|p| PhoneE164::try_from(p.as_str()).ok());
         let name = text_of(field("customer_name"));
         let lead_id = match &phone {
-            Some(phone) => {
-                Some(lead_by_phone(txn, &ctx.tenant, phone, name.as_deref(), "callrail").await?)
-            }
+            Some(phone) => Some(lead_by_phone(ctx.utx, phone, name.as_deref(), "callrail").await?),
             None => None,
         };
         let recording = text_of(field("recording")).filter(|r| r.starts_with("http"));
@@ -106,11 +113,11 @@ impl Effects for CallRailCall {
                 .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
                 .map(|t| t.to_utc()),
         };
-        let call = upsert_call(txn, &ctx.tenant, facts).await?;
+        let call = upsert_call(ctx.utx, facts).await?;
         let name = match self.event.as_str() {
-            "pre-call" => "telephony.call.received",
-            "call-complete" => "telephony.call.completed",
-            _ => "telephony.call.status",
+            "pre-call" => TELEPHONY_CALL_RECEIVED,
+            "call-complete" => TELEPHONY_CALL_COMPLETED,
+            _ => TELEPHONY_CALL_STATUS,
         };
         let mut envelope = ctx.event(
             name,
@@ -121,7 +128,7 @@ impl Effects for CallRailCall {
         }
         ctx.emit(envelope);
         if recording.is_some() && self.event != "pre-call" {
-            super::enqueue_transcription(ctx, call.id);
+            super::enqueue_transcription(ctx, call.id)?;
         }
         Ok(())
     }

@@ -5,9 +5,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use async_trait::async_trait;
 use chrono::Utc;
 use otto_db::entities::{company, user};
+use otto_domain::catalog::{IDENTITY_USER_CREATED, IDENTITY_USER_UPDATED};
 use otto_domain::{Role, UserId};
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 
 use super::pipeline::{DeliveryContext, Effects, Provider, deliver};
@@ -83,11 +84,7 @@ pub async fn receive(
 
 #[async_trait(?Send)]
 impl Effects for ClerkEvent {
-    async fn apply(
-        &self,
-        txn: &DatabaseTransaction,
-        ctx: &DeliveryContext<'_>,
-    ) -> Result<(), ApiError> {
+    async fn apply(&self, ctx: &DeliveryContext<'_>) -> Result<(), ApiError> {
         let now = Utc::now();
         match self.kind.as_str() {
             "organization.created" | "organization.updated" => {
@@ -107,7 +104,7 @@ impl Effects for ClerkEvent {
                             .update_columns([company::Column::Name, company::Column::UpdatedAt])
                             .to_owned(),
                     )
-                    .exec_without_returning(txn)
+                    .exec_without_returning(ctx.utx.conn())
                     .await?;
                 Ok(())
             }
@@ -121,11 +118,12 @@ impl Effects for ClerkEvent {
                     .and_then(|r| Role::from_clerk(&r))
                     .unwrap_or(Role::Rep);
                 let email = text_of(self.data.pointer("/public_user_data/identifier"));
-                crate::auth::provision_member(txn, &ctx.tenant, &user_id, role, email).await?;
+                crate::auth::provision_member(ctx.utx.conn(), ctx.tenant, &user_id, role, email)
+                    .await?;
                 let event = if self.kind.ends_with("created") {
-                    "identity.user.created"
+                    IDENTITY_USER_CREATED
                 } else {
-                    "identity.user.updated"
+                    IDENTITY_USER_UPDATED
                 };
                 ctx.emit(
                     ctx.event(event, json!({ "user_id": user_id, "role": role }))
@@ -153,12 +151,12 @@ impl Effects for ClerkEvent {
                     .col_expr(user::Column::UpdatedAt, Expr::value(now))
                     .filter(user::Column::Id.eq(user_id.as_str()))
                     .filter(user::Column::CompanyId.eq(ctx.tenant.as_str()))
-                    .exec(txn)
+                    .exec(ctx.utx.conn())
                     .await?;
                 let event = if self.kind == "user.created" {
-                    "identity.user.created"
+                    IDENTITY_USER_CREATED
                 } else {
-                    "identity.user.updated"
+                    IDENTITY_USER_UPDATED
                 };
                 let mut envelope = ctx.event(event, json!({ "user_id": user_id }));
                 if let Ok(user) = UserId::try_from(user_id) {

@@ -5,7 +5,6 @@ mod bland;
 mod callrail;
 mod clerk;
 pub mod pipeline;
-mod records;
 pub mod signature;
 mod tenants;
 mod twilio;
@@ -13,8 +12,7 @@ mod uwc;
 
 use actix_web::middleware::from_fn;
 use actix_web::{HttpRequest, web};
-use otto_worker::pipeline::TranscribeCall;
-use otto_worker::typed::JobKind;
+use otto_domain::jobs::TranscribeCall;
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -53,6 +51,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     }
     cfg.service(
         web::resource("/webhooks/twilio/{kind}")
+            .wrap(limited())
+            .route(web::post().to(
+                |s: web::Data<ApiState>, r: HttpRequest, k: web::Path<String>, b: web::Bytes| {
+                    twilio::receive(s, r, k.into_inner(), b)
+                },
+            )),
+    )
+    .service(
+        // Seed 003's mobile paths; Twilio signs the URL it called, so the alias is verified as
+        // received.
+        web::resource("/mobile/twilio-{kind}")
             .wrap(limited())
             .route(web::post().to(
                 |s: web::Data<ApiState>, r: HttpRequest, k: web::Path<String>, b: web::Bytes| {
@@ -129,14 +138,12 @@ fn text_of(value: Option<&Value>) -> Option<String> {
 }
 
 /// Queues the transcription of a call's recording if and only if the delivery commits (see
-/// `PendingJobs`: inside the transaction with the database queue, right after it with Redis).
-fn enqueue_transcription(ctx: &DeliveryContext<'_>, call_id: Uuid) {
-    ctx.enqueue(
-        TranscribeCall {
-            tenant_id: ctx.tenant.clone(),
-            call_id,
-            trace_id: ctx.trace.clone(),
-        }
-        .to_job(),
-    );
+/// `TenantTxn`: inside the transaction with the database queue, right after it with Redis).
+fn enqueue_transcription(ctx: &DeliveryContext<'_>, call_id: Uuid) -> Result<(), ApiError> {
+    ctx.utx.enqueue(&TranscribeCall {
+        tenant_id: ctx.tenant.clone(),
+        call_id,
+        trace_id: ctx.utx.trace().clone(),
+    })?;
+    Ok(())
 }

@@ -3,14 +3,11 @@
 //! records the events; a duplicate only touches its key; a failure rolls everything back and
 //! leaves the key free for the provider's retry.
 
-use std::cell::RefCell;
-
 use actix_web::HttpResponse;
 use async_trait::async_trait;
-use otto_db::idempotency;
+use otto_db::{TenantTxn, idempotency};
+use otto_domain::catalog::SYSTEM_WEBHOOK_PROCESSED;
 use otto_domain::{EventEnvelope, TenantId, TraceId};
-use otto_runtime::jobs::{NewJob, PendingJobs};
-use sea_orm::{DatabaseTransaction, TransactionTrait};
 use serde_json::{Value, json};
 
 use super::tenants::Tenant;
@@ -62,57 +59,36 @@ impl Outcome {
     }
 }
 
-/// What the effects of one delivery may use.
+/// What the effects of one delivery may use: the delivery's unit of work (acting for its tenant
+/// under row-level security), and which delivery it is.
 pub struct DeliveryContext<'a> {
     pub state: &'a ApiState,
-    pub tenant: TenantId,
-    pub trace: TraceId,
+    pub utx: &'a TenantTxn,
+    pub tenant: &'a TenantId,
     pub provider: Provider,
     pub external_id: &'a str,
-    /// Events of this delivery, written to the outbox in one statement before commit.
-    events: RefCell<Vec<EventEnvelope>>,
-    /// Jobs of this delivery, enqueued only if it commits.
-    jobs: RefCell<PendingJobs>,
-    /// Run once the delivery has committed (counters of what it did).
-    after_commit: RefCell<Vec<Box<dyn FnOnce()>>>,
 }
 
 impl DeliveryContext<'_> {
     /// Adds `envelope` to the events the delivery's transaction records.
     pub fn emit(&self, envelope: EventEnvelope) {
-        self.events.borrow_mut().push(envelope);
-    }
-
-    /// Adds `job` to the jobs enqueued if the delivery commits.
-    pub fn enqueue(&self, job: NewJob) {
-        self.jobs.borrow_mut().add(job);
-    }
-
-    /// Runs `action` if and only if the delivery commits.
-    pub fn after_commit(&self, action: impl FnOnce() + 'static) {
-        self.after_commit.borrow_mut().push(Box::new(action));
-    }
-
-    pub fn enqueue_all(&self, jobs: PendingJobs) {
-        self.jobs.borrow_mut().append(jobs);
+        self.utx.emit(envelope);
     }
 
     pub fn event(&self, name: &str, data: Value) -> EventEnvelope {
-        EventEnvelope::new(name, self.tenant.clone(), self.trace.clone(), data)
+        self.utx.event(name, data)
     }
 }
 
-/// A provider's domain writes for one delivery, applied inside the delivery's transaction.
+/// A provider's domain writes for one delivery, applied inside the delivery's unit of work.
 #[async_trait(?Send)]
 pub trait Effects {
-    async fn apply(
-        &self,
-        txn: &DatabaseTransaction,
-        ctx: &DeliveryContext<'_>,
-    ) -> Result<(), ApiError>;
+    async fn apply(&self, ctx: &DeliveryContext<'_>) -> Result<(), ApiError>;
 }
 
-/// Processes one verified delivery exactly once.
+/// Processes one verified delivery exactly once: the tenant is resolved (outside RLS, by the
+/// caller), then one tenant unit of work claims the idempotency key, applies the effects and
+/// records the events and jobs.
 ///
 /// # Errors
 /// 423 for a tenant in lockdown; the effects' error (the transaction is rolled back and the key
@@ -140,9 +116,16 @@ pub async fn deliver(
         ("provider", provider.as_str().to_owned()),
         ("tenant_id", tenant.to_string()),
     ];
-    let txn = state.ctx.db.begin().await?;
-    if !idempotency::claim(&txn, provider.as_str(), external_id, Some(tenant.as_str())).await? {
-        txn.rollback().await?;
+    let utx = TenantTxn::begin(&state.ctx.db, &tenant, trace).await?;
+    if !idempotency::claim(
+        utx.conn(),
+        provider.as_str(),
+        external_id,
+        Some(tenant.as_str()),
+    )
+    .await?
+    {
+        utx.rollback().await?;
         idempotency::touch(&state.ctx.db, provider.as_str(), external_id).await?;
         metrics::counter!("webhook_duplicates_total", &labels).increment(1);
         log_delivery(provider, external_id, Some(&tenant), Outcome::Duplicate);
@@ -150,47 +133,23 @@ pub async fn deliver(
     }
     let ctx = DeliveryContext {
         state,
-        tenant: tenant.clone(),
-        trace,
+        utx: &utx,
+        tenant: &tenant,
         provider,
         external_id,
-        events: RefCell::new(Vec::new()),
-        jobs: RefCell::new(PendingJobs::default()),
-        after_commit: RefCell::new(Vec::new()),
     };
-    let queue = state.ctx.queue.as_ref();
-    let applied = async {
-        effects.apply(&txn, &ctx).await?;
-        let processed = ctx.event(
-            "system.webhook.processed",
-            json!({ "provider": provider.as_str(), "external_id": external_id }),
-        );
-        ctx.emit(processed);
-        let events = ctx.events.take();
-        otto_db::outbox::record_all(&txn, &events).await?;
-        let mut jobs = ctx.jobs.take();
-        jobs.stage(queue, &txn)
-            .await
-            .map_err(|e| ApiError::Internal(e.into()))?;
-        Ok::<_, ApiError>(jobs)
+    if let Err(err) = effects.apply(&ctx).await {
+        // Dropping the unit of work rolls back the key with the partial writes.
+        drop(utx);
+        metrics::counter!("webhook_failures_total", &labels).increment(1);
+        tracing::warn!(provider = provider.as_str(), external_id, tenant_id = %tenant, status = "failed", error = %err, "webhook delivery failed");
+        return Err(err);
     }
-    .await;
-    let jobs = match applied {
-        Ok(jobs) => jobs,
-        Err(err) => {
-            // Dropping the transaction rolls back the key with the partial writes.
-            drop(txn);
-            metrics::counter!("webhook_failures_total", &labels).increment(1);
-            tracing::warn!(provider = provider.as_str(), external_id, tenant_id = %tenant, status = "failed", error = %err, "webhook delivery failed");
-            return Err(err);
-        }
-    };
-    txn.commit().await?;
-    state.ctx.outbox.notify();
-    jobs.release(queue).await;
-    for action in ctx.after_commit.take() {
-        action();
-    }
+    utx.emit(utx.event(
+        SYSTEM_WEBHOOK_PROCESSED,
+        json!({ "provider": provider.as_str(), "external_id": external_id }),
+    ));
+    utx.commit(&state.ctx).await?;
     metrics::counter!("webhook_processed_total", &labels).increment(1);
     log_delivery(provider, external_id, Some(&tenant), Outcome::Processed);
     Ok(Outcome::Processed)

@@ -8,16 +8,17 @@ use async_trait::async_trait;
 use chrono::Utc;
 use otto_db::entities::message;
 use otto_domain::PhoneE164;
+use otto_domain::catalog::{TELEPHONY_CALL_RECEIVED, TELEPHONY_SMS_RECEIVED};
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue::Set, DatabaseTransaction, EntityTrait};
+use sea_orm::{ActiveValue::Set, EntityTrait};
 use serde_json::json;
 use uuid::Uuid;
 
 use super::pipeline::{DeliveryContext, Effects, Outcome, Provider, deliver};
-use super::records::{CallFacts, call_status_event, lead_by_phone, upsert_call};
 use super::{signature, tenants};
 use crate::error::ApiError;
 use crate::state::ApiState;
+use otto_service::calls::{CallFacts, call_status_event, lead_by_phone, upsert_call};
 
 const EMPTY_TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response/>"#;
 
@@ -66,10 +67,16 @@ pub async fn receive(
         ),
         Kind::Recording => {
             let call_sid = required("CallSid")?;
-            (
-                required("RecordingSid")?,
-                tenants::by_twilio_call(db, &call_sid).await?,
-            )
+            // The call may not be known yet (its status callback still on the way): the
+            // number called names the company too (SPEC section 12).
+            let tenant = match tenants::by_twilio_call(db, &call_sid).await? {
+                Some(tenant) => Some(tenant),
+                None => match get("To") {
+                    Some(to) => tenants::by_twilio_number(db, &normalise(&to)?).await?,
+                    None => None,
+                },
+            };
+            (required("RecordingSid")?, tenant)
         }
         Kind::Status => {
             let call_sid = required("CallSid")?;
@@ -128,24 +135,19 @@ fn verify(state: &ApiState, req: &HttpRequest, pairs: &[(String, String)]) -> Re
 
 #[async_trait(?Send)]
 impl Effects for TwilioDelivery {
-    async fn apply(
-        &self,
-        txn: &DatabaseTransaction,
-        ctx: &DeliveryContext<'_>,
-    ) -> Result<(), ApiError> {
+    async fn apply(&self, ctx: &DeliveryContext<'_>) -> Result<(), ApiError> {
         let get = |name: &str| self.params.get(name).filter(|v| !v.is_empty()).cloned();
         let caller = get("From").and_then(|p| PhoneE164::try_from(p.as_str()).ok());
         let lead_id = match (&caller, self.kind) {
             (Some(phone), Kind::Voice | Kind::Sms) => {
-                Some(lead_by_phone(txn, &ctx.tenant, phone, None, "twilio").await?)
+                Some(lead_by_phone(ctx.utx, phone, None, "twilio").await?)
             }
             _ => None,
         };
         match self.kind {
             Kind::Voice => {
                 let call = upsert_call(
-                    txn,
-                    &ctx.tenant,
+                    ctx.utx,
                     CallFacts {
                         provider: "twilio",
                         provider_call_id: get("CallSid").unwrap_or_default(),
@@ -158,7 +160,7 @@ impl Effects for TwilioDelivery {
                 )
                 .await?;
                 let mut event = ctx.event(
-                    "telephony.call.received",
+                    TELEPHONY_CALL_RECEIVED,
                     json!({ "call_id": call.id, "provider": "twilio", "status": call.status }),
                 );
                 if let Some(lead) = lead_id {
@@ -192,10 +194,10 @@ impl Effects for TwilioDelivery {
                         .do_nothing()
                         .to_owned(),
                     )
-                    .exec_without_returning(txn)
+                    .exec_without_returning(ctx.utx.conn())
                     .await?;
                 let mut event = ctx.event(
-                    "telephony.sms.received",
+                    TELEPHONY_SMS_RECEIVED,
                     json!({ "message_sid": get("MessageSid"), "provider": "twilio" }),
                 );
                 if let Some(lead) = lead_id {
@@ -206,8 +208,7 @@ impl Effects for TwilioDelivery {
             }
             Kind::Recording => {
                 let call = upsert_call(
-                    txn,
-                    &ctx.tenant,
+                    ctx.utx,
                     CallFacts {
                         provider: "twilio",
                         provider_call_id: get("CallSid").unwrap_or_default(),
@@ -218,14 +219,13 @@ impl Effects for TwilioDelivery {
                     },
                 )
                 .await?;
-                super::enqueue_transcription(ctx, call.id);
+                super::enqueue_transcription(ctx, call.id)?;
                 Ok(())
             }
             Kind::Status => {
                 let status = get("CallStatus").unwrap_or_default();
                 let call = upsert_call(
-                    txn,
-                    &ctx.tenant,
+                    ctx.utx,
                     CallFacts {
                         provider: "twilio",
                         provider_call_id: get("CallSid").unwrap_or_default(),
@@ -236,7 +236,7 @@ impl Effects for TwilioDelivery {
                     },
                 )
                 .await?;
-                ctx.emit(call_status_event(ctx, &call));
+                ctx.emit(call_status_event(ctx.utx, &call));
                 Ok(())
             }
         }

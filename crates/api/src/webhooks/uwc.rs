@@ -6,16 +6,15 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use async_trait::async_trait;
 use chrono::Utc;
-use otto_db::entities::{call, follow_up, shunya_job};
-use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter};
-use serde_json::{Value, json};
-use uuid::Uuid;
-
+use otto_db::TenantTxn;
+use otto_db::entities::{call, shunya_job};
 use otto_integrations::uwc::AsrOutput;
-use otto_worker::pipeline::{
-    count_asr_minutes, fail_transcription, insert_draft, store_transcript,
-};
+use otto_service::followups::store_draft;
+use otto_service::transcripts::{fail_transcription, store_analysis, store_transcript};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveValue::Set, ColumnTrait, QueryFilter};
+use serde_json::Value;
+use uuid::Uuid;
 
 use super::pipeline::{DeliveryContext, Effects, Provider, deliver};
 use super::{json_body, signature, tenants, text_of};
@@ -83,20 +82,18 @@ pub async fn receive(
 
 #[async_trait(?Send)]
 impl Effects for UwcCallback {
-    async fn apply(
-        &self,
-        txn: &DatabaseTransaction,
-        ctx: &DeliveryContext<'_>,
-    ) -> Result<(), ApiError> {
-        let now = Utc::now();
+    async fn apply(&self, ctx: &DeliveryContext<'_>) -> Result<(), ApiError> {
+        let utx = ctx.utx;
         let status = text_of(self.body.get("status")).unwrap_or_else(|| "completed".to_owned());
-        let job = shunya_job::Entity::find()
-            .filter(shunya_job::Column::CompanyId.eq(ctx.tenant.as_str()))
+        let job = utx
+            .scope()
+            .select::<shunya_job::Entity>()
             .filter(shunya_job::Column::ShunyaJobId.eq(self.job_id.as_str()))
-            .one(txn)
+            .one(utx.conn())
             .await?;
         let Some(job) = job else {
             tracing::warn!(job_id = %self.job_id, event = %self.event, "UWC callback matches no shunya job; stored as unmatched");
+            let now = Utc::now();
             let row = shunya_job::ActiveModel {
                 id: Set(Uuid::now_v7()),
                 company_id: Set(ctx.tenant.to_string()),
@@ -110,62 +107,50 @@ impl Effects for UwcCallback {
                 created_at: Set(now),
                 updated_at: Set(now),
             };
-            shunya_job::Entity::insert(row)
-                .exec_without_returning(txn)
-                .await?;
+            utx.scope().insert(row).await?;
             return Ok(());
         };
         match (self.event.as_str(), job.call_id) {
-            ("asr/complete", Some(_)) => self.apply_transcript(txn, ctx, &job).await,
-            _ => self.apply_generic(txn, ctx, &job, status).await,
+            ("asr/complete", Some(_)) => self.apply_transcript(utx, &job).await,
+            _ => self.apply_generic(utx, &job, status).await,
         }
     }
 }
 
 impl UwcCallback {
-    /// The transcript goes through the pipeline's `store_transcript`, like a polled one: only
-    /// the first of the two arrivals changes anything, and it enqueues the analysis.
+    /// The transcript goes through the service layer's `store_transcript`, like a polled one:
+    /// only the first of the two arrivals changes anything, and it enqueues the analysis.
     async fn apply_transcript(
         &self,
-        txn: &DatabaseTransaction,
-        ctx: &DeliveryContext<'_>,
+        utx: &TenantTxn,
         job: &shunya_job::Model,
     ) -> Result<(), ApiError> {
         if text_of(self.body.get("status")).is_some_and(|s| s == "failed") {
             let reason = text_of(self.body.get("error"))
                 .unwrap_or_else(|| "UWC reported the job failed".to_owned());
-            if let Some(event) =
-                fail_transcription(txn, &ctx.tenant, job, &reason, &ctx.trace).await?
-            {
-                ctx.emit(event);
-            }
+            fail_transcription(utx, job, &reason).await?;
             return Ok(());
         }
         let output: AsrOutput = serde_json::from_value(self.body.clone())
             .map_err(|e| ApiError::validation("transcript", e.to_string()))?;
-        if let Some(stored) = store_transcript(txn, &ctx.tenant, job, &output, &ctx.trace).await? {
-            for event in stored.events {
-                ctx.emit(event);
-            }
-            ctx.enqueue_all(stored.jobs);
-            let minutes = stored.minutes;
-            ctx.after_commit(move || count_asr_minutes(minutes));
-        }
+        store_transcript(utx, job, &output).await?;
         Ok(())
     }
 
-    /// Other callbacks: the job row is completed once per distinct body.
+    /// Other callbacks: the job row is completed once per distinct body, and an analysis or a
+    /// follow-up draft is stored through the same service operations as the pipeline's jobs
+    /// (with the same events).
     async fn apply_generic(
         &self,
-        txn: &DatabaseTransaction,
-        ctx: &DeliveryContext<'_>,
+        utx: &TenantTxn,
         job: &shunya_job::Model,
         status: String,
     ) -> Result<(), ApiError> {
         if job.processed_output_hash.as_deref() == Some(self.output_hash.as_str()) {
             return Ok(());
         }
-        shunya_job::Entity::update_many()
+        utx.scope()
+            .update_many::<shunya_job::Entity>()
             .col_expr(shunya_job::Column::Status, Expr::value(status))
             .col_expr(
                 shunya_job::Column::ProcessedOutputHash,
@@ -173,56 +158,26 @@ impl UwcCallback {
             )
             .col_expr(shunya_job::Column::UpdatedAt, Expr::value(Utc::now()))
             .filter(shunya_job::Column::Id.eq(job.id))
-            .exec(txn)
+            .exec(utx.conn())
             .await?;
-        if let Some(call_id) = job.call_id {
-            self.persist_output(txn, ctx, call_id).await?;
-        }
-        Ok(())
-    }
-
-    async fn persist_output(
-        &self,
-        txn: &DatabaseTransaction,
-        ctx: &DeliveryContext<'_>,
-        call_id: Uuid,
-    ) -> Result<(), ApiError> {
-        let update = call::Entity::update_many()
-            .col_expr(call::Column::UpdatedAt, Expr::value(Utc::now()))
-            .filter(call::Column::Id.eq(call_id))
-            .filter(call::Column::CompanyId.eq(ctx.tenant.as_str()));
+        let Some(call_id) = job.call_id else {
+            return Ok(());
+        };
+        let Some(call) = utx.scope().find_by_id::<call::Entity, _>(call_id).await? else {
+            return Ok(());
+        };
         match self.event.as_str() {
             "analysis/complete" => {
                 let analysis = self.body.get("analysis").cloned().unwrap_or(Value::Null);
-                update
-                    .col_expr(call::Column::Analysis, Expr::value(analysis))
-                    .exec(txn)
-                    .await?;
+                store_analysis(utx, &call, analysis).await?;
             }
             "followup/draft" => {
-                let now = Utc::now();
-                let row = follow_up::ActiveModel {
-                    id: Set(Uuid::now_v7()),
-                    company_id: Set(ctx.tenant.to_string()),
-                    call_id: Set(Some(call_id)),
-                    lead_id: Set(None),
-                    channel: Set(
-                        text_of(self.body.get("channel")).unwrap_or_else(|| "sms".to_owned())
-                    ),
-                    draft: Set(text_of(self.body.get("draft")).unwrap_or_default()),
-                    status: Set("draft".to_owned()),
-                    sent_at: Set(None),
-                    created_at: Set(now),
-                    updated_at: Set(now),
-                };
-                insert_draft(txn, row).await?;
+                let channel = text_of(self.body.get("channel")).unwrap_or_else(|| "sms".to_owned());
+                let draft = text_of(self.body.get("draft")).unwrap_or_default();
+                store_draft(utx, &call, &channel, draft).await?;
             }
             _ => {}
         }
-        ctx.emit(ctx.event(
-            "worker.task.finished",
-            json!({ "name": format!("uwc.{}", self.event), "call_id": call_id }),
-        ));
         Ok(())
     }
 }

@@ -21,7 +21,7 @@ pub mod twilio_number;
 pub mod user;
 pub mod worker_heartbeat;
 
-use sea_orm::EntityTrait;
+use sea_orm::{EntityName, EntityTrait};
 
 /// An entity whose rows belong to one tenant through their `company_id` column. Only these
 /// can be reached through [`crate::TenantScope`].
@@ -38,6 +38,15 @@ macro_rules! tenant_owned {
                 }
             }
         )+
+
+        /// The tables of every tenant-owned entity (companies included): exactly the tables
+        /// PostgreSQL's row-level security must cover (a test compares the two).
+        pub fn tenant_owned_tables() -> Vec<&'static str> {
+            let mut tables = vec![$($module::Entity.table_name()),+];
+            tables.push(company::Entity.table_name());
+            tables.sort_unstable();
+            tables
+        }
     };
 }
 

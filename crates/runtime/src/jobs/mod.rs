@@ -8,77 +8,12 @@ mod redis_queue;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::DatabaseTransaction;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::time::Duration;
 
 pub use db_queue::DbJobQueue;
+pub use otto_domain::jobs::{JobKind, NewJob, Queue};
 pub use redis_queue::RedisJobQueue;
-
-/// The queues of SPEC section 8, so each kind of work can be scaled on its own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Queue {
-    Default,
-    Asr,
-    Analysis,
-    Followups,
-    Indexing,
-    Uwc,
-    Shunya,
-}
-
-impl Queue {
-    pub const ALL: [Queue; 7] = [
-        Queue::Default,
-        Queue::Asr,
-        Queue::Analysis,
-        Queue::Followups,
-        Queue::Indexing,
-        Queue::Uwc,
-        Queue::Shunya,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Queue::Default => "default",
-            Queue::Asr => "asr",
-            Queue::Analysis => "analysis",
-            Queue::Followups => "followups",
-            Queue::Indexing => "indexing",
-            Queue::Uwc => "uwc",
-            Queue::Shunya => "shunya",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Queue> {
-        Queue::ALL.into_iter().find(|q| q.as_str() == name)
-    }
-}
-
-/// A job to enqueue. `payload` carries ids (never rows), the tenant and the trace context.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct NewJob {
-    pub queue: Queue,
-    pub name: String,
-    pub payload: Value,
-    pub max_attempts: u32,
-    pub run_at: DateTime<Utc>,
-}
-
-impl NewJob {
-    pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
-
-    pub fn now(queue: Queue, name: impl Into<String>, payload: Value) -> Self {
-        Self {
-            queue,
-            name: name.into(),
-            payload,
-            max_attempts: Self::DEFAULT_MAX_ATTEMPTS,
-            run_at: Utc::now(),
-        }
-    }
-}
 
 /// A job leased to this worker; `attempts` counts this attempt.
 #[derive(Debug, Clone, PartialEq)]
@@ -162,54 +97,6 @@ pub trait JobQueue: Send + Sync {
     async fn retry_dead(&self, id: &str) -> Result<bool, QueueError>;
 }
 
-/// Jobs a transaction wants run if and only if it commits. A database queue takes them inside the
-/// transaction (`stage`); any other queue gets them right after the commit (`release`): a job must
-/// never run before the rows it reads are committed. A crash between commit and release leaves
-/// work undone but recorded, which the sweeping schedules (`process-pending-transcriptions`) find.
-#[derive(Debug, Default)]
-pub struct PendingJobs {
-    jobs: Vec<NewJob>,
-}
-
-impl PendingJobs {
-    pub fn add(&mut self, job: NewJob) {
-        self.jobs.push(job);
-    }
-
-    pub fn append(&mut self, other: PendingJobs) {
-        self.jobs.extend(other.jobs);
-    }
-
-    /// Before commit.
-    ///
-    /// # Errors
-    /// When the database queue refuses a job (the transaction should roll back).
-    pub async fn stage(
-        &mut self,
-        queue: &dyn JobQueue,
-        txn: &DatabaseTransaction,
-    ) -> Result<(), QueueError> {
-        if queue.enqueues_in_transaction() {
-            for job in self.jobs.drain(..) {
-                queue.push_in(txn, job).await?;
-            }
-        }
-        Ok(())
-    }
-
-    /// After commit. A failure is logged and counted, not returned: the transaction is committed
-    /// and the sweeps will enqueue the work again.
-    pub async fn release(self, queue: &dyn JobQueue) {
-        for job in self.jobs {
-            if let Err(err) = queue.push(job.clone()).await {
-                metrics::counter!("job_enqueue_failures_total", "name" => job.name.clone())
-                    .increment(1);
-                tracing::error!(error = %err, job = %job.name, "could not enqueue a job after commit; the sweep will retry it");
-            }
-        }
-    }
-}
-
 /// Exponential backoff with jitter for the attempt that just failed (1-based): 2 s, 4 s, 8 s...
 /// capped at 10 minutes, each spread over +/-25% so retries of a burst do not arrive together.
 pub fn backoff(attempt: u32, base: Duration) -> Duration {
@@ -243,12 +130,5 @@ mod tests {
             );
         }
         assert!(backoff(40, base) <= Duration::from_secs(750));
-    }
-
-    #[test]
-    fn queue_names_round_trip() {
-        for queue in Queue::ALL {
-            assert_eq!(Queue::parse(queue.as_str()), Some(queue));
-        }
     }
 }

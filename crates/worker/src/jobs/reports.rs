@@ -7,11 +7,12 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use chrono::{Duration, NaiveDate, Utc};
-use otto_db::begin_for_tenant;
+use otto_db::TenantTxn;
 use otto_db::entities::{appointment, call, company, daily_report, lead};
-use otto_domain::{EventEnvelope, TenantId, TraceId};
+use otto_domain::catalog::ANALYTICS_DAILY_RECAP_READY;
+use otto_domain::jobs::GenerateDailyReports;
+use otto_domain::{TenantId, TraceId};
 use otto_runtime::AppContext;
-use otto_runtime::jobs::Queue;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
@@ -21,25 +22,16 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::JobError;
-use crate::typed::TypedHandler;
+use crate::typed::Perform;
 
-pub const DAILY_RECAP_READY: &str = "analytics.daily_recap.ready";
 const TOP_OBJECTIONS: usize = 5;
 
-crate::scheduled_job!(
-    /// The `generate-daily-reports` schedule; the report covers the UTC day before the slot.
-    GenerateDailyReports,
-    "reports.daily",
-    Queue::Default
-);
-
-pub struct DailyReports;
-
 #[async_trait]
-impl TypedHandler for DailyReports {
-    type Job = GenerateDailyReports;
+impl Perform for GenerateDailyReports {
+    type State = ();
 
-    async fn handle(&self, job: GenerateDailyReports, ctx: &AppContext) -> Result<(), JobError> {
+    async fn perform(self, _: &(), ctx: &AppContext) -> Result<(), JobError> {
+        let job = self;
         let day = (job.slot - Duration::days(1)).date_naive();
         let tenants: Vec<String> = company::Entity::find()
             .select_only()
@@ -62,9 +54,9 @@ impl TypedHandler for DailyReports {
 }
 
 /// Writes `tenant`'s report for `day` and its event; false when it already existed.
-async fn report_for(ctx: &AppContext, tenant: &TenantId, day: NaiveDate) -> Result<bool, DbErr> {
-    let txn = begin_for_tenant(&ctx.db, tenant).await?;
-    let metrics = day_metrics(&txn, tenant, day).await?;
+async fn report_for(ctx: &AppContext, tenant: &TenantId, day: NaiveDate) -> Result<bool, JobError> {
+    let utx = TenantTxn::begin(&ctx.db, tenant, TraceId::generate()).await?;
+    let metrics = day_metrics(utx.conn(), tenant, day).await?;
     let now = Utc::now();
     let id = Uuid::now_v7();
     let report_date = day.format("%Y-%m-%d").to_string();
@@ -84,21 +76,17 @@ async fn report_for(ctx: &AppContext, tenant: &TenantId, day: NaiveDate) -> Resu
         .do_nothing()
         .to_owned(),
     )
-    .exec_without_returning(&txn)
+    .exec_without_returning(utx.conn())
     .await?;
     if inserted == 0 {
-        txn.rollback().await?;
+        utx.rollback().await?;
         return Ok(false);
     }
-    let event = EventEnvelope::new(
-        DAILY_RECAP_READY,
-        tenant.clone(),
-        TraceId::generate(),
+    utx.emit(utx.event(
+        ANALYTICS_DAILY_RECAP_READY,
         json!({ "report_id": id, "report_date": report_date }),
-    );
-    otto_db::outbox::record(&txn, &event).await?;
-    txn.commit().await?;
-    ctx.outbox.notify();
+    ));
+    utx.commit(ctx).await?;
     Ok(true)
 }
 

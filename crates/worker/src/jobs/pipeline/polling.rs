@@ -1,47 +1,38 @@
 //! `poll-shunya-jobs`: asks UWC about every unfinished job whose next poll is due. A completed
-//! ASR job's transcript goes through the same [`store_transcript`] as the webhook, so whichever
+//! ASR job's transcript goes through the same `store_transcript` as the webhook, so whichever
 //! arrives second changes nothing.
 
 use async_trait::async_trait;
 use chrono::Utc;
 use otto_db::entities::shunya_job;
-use otto_db::{begin_for_tenant, shunya_jobs};
+use otto_db::{TenantTxn, shunya_jobs};
+use otto_domain::jobs::PollShunyaJobs;
 use otto_domain::{TenantId, TraceId};
 use otto_integrations::uwc::{AsrOutput, JobStatus, UwcClient};
 use otto_runtime::AppContext;
-use otto_runtime::jobs::Queue;
+use otto_service::transcripts::{fail_transcription, store_transcript};
 
 use super::Pipeline;
-use super::transcripts::{commit_stored, fail_transcription, store_transcript};
 use crate::JobError;
-use crate::typed::TypedHandler;
+use crate::typed::Perform;
 
 /// Jobs asked about per run; the rest wait for the next minute.
 const BATCH: u64 = 100;
 /// After this many polls (about 20 hours with the backoff below) a job is given up.
 const MAX_POLLS: i32 = 40;
 
-crate::scheduled_job!(
-    /// The `poll-shunya-jobs` schedule.
-    PollShunyaJobs,
-    "shunya.poll",
-    Queue::Shunya
-);
-
-pub(super) struct Poll(pub(super) Pipeline);
-
 #[async_trait]
-impl TypedHandler for Poll {
-    type Job = PollShunyaJobs;
+impl Perform for PollShunyaJobs {
+    type State = Pipeline;
 
-    async fn handle(&self, _job: PollShunyaJobs, ctx: &AppContext) -> Result<(), JobError> {
-        let Some(uwc) = self.0.client(true) else {
+    async fn perform(self, pipeline: &Pipeline, ctx: &AppContext) -> Result<(), JobError> {
+        let Some(uwc) = pipeline.client(true) else {
             return Ok(());
         };
         let due = shunya_jobs::due_for_poll(&ctx.db, Utc::now(), BATCH).await?;
         let mut failures = 0;
         for job in &due {
-            if let Err(err) = poll_one(ctx, &self.0, uwc, job).await {
+            if let Err(err) = poll_one(ctx, pipeline, uwc, job).await {
                 failures += 1;
                 tracing::warn!(error = %err, shunya_job_id = %job.shunya_job_id, "poll of UWC job failed");
             }
@@ -62,7 +53,7 @@ async fn poll_one(
     let status = match uwc.job_status(&job.shunya_job_id).await {
         Ok(status) => status,
         Err(err) => {
-            reschedule(ctx, job, &job.status, pipeline.poll_delay).await?;
+            reschedule(ctx, &tenant, job, &job.status, pipeline.poll_delay).await?;
             return Err(err.into());
         }
     };
@@ -74,7 +65,16 @@ async fn poll_one(
         _ if job.attempts + 1 >= MAX_POLLS => {
             give_up(ctx, &tenant, job, "no result after polling", &trace).await
         }
-        _ => reschedule(ctx, job, shunya_jobs::PROCESSING, pipeline.poll_delay).await,
+        _ => {
+            reschedule(
+                ctx,
+                &tenant,
+                job,
+                shunya_jobs::PROCESSING,
+                pipeline.poll_delay,
+            )
+            .await
+        }
     }
 }
 
@@ -86,12 +86,9 @@ async fn give_up(
     reason: &str,
     trace: &TraceId,
 ) -> Result<(), anyhow::Error> {
-    let txn = begin_for_tenant(&ctx.db, tenant).await?;
-    if let Some(event) = fail_transcription(&txn, tenant, job, reason, trace).await? {
-        otto_db::outbox::record(&txn, &event).await?;
-    }
-    txn.commit().await?;
-    ctx.outbox.notify();
+    let utx = TenantTxn::begin(&ctx.db, tenant, trace.clone()).await?;
+    fail_transcription(&utx, job, reason).await?;
+    utx.commit(ctx).await?;
     Ok(())
 }
 
@@ -102,15 +99,18 @@ async fn complete(
     status: &JobStatus,
     trace: &TraceId,
 ) -> Result<(), anyhow::Error> {
-    let txn = begin_for_tenant(&ctx.db, tenant).await?;
+    let utx = TenantTxn::begin(&ctx.db, tenant, trace.clone()).await?;
     if job.job_type != shunya_jobs::ASR {
-        shunya_jobs::complete_once(&txn, job, "polled").await?;
-        txn.commit().await?;
+        shunya_jobs::complete_once(utx.conn(), job, "polled").await?;
+        utx.commit(ctx).await?;
         return Ok(());
     }
     let output: AsrOutput = serde_json::from_value(status.output.clone().unwrap_or_default())?;
-    let stored = store_transcript(&txn, tenant, job, &output, trace).await?;
-    commit_stored(ctx, txn, stored).await?;
+    if store_transcript(&utx, job, &output).await? {
+        utx.commit(ctx).await?;
+    } else {
+        utx.rollback().await?;
+    }
     Ok(())
 }
 
@@ -118,12 +118,15 @@ async fn complete(
 /// every minute.
 async fn reschedule(
     ctx: &AppContext,
+    tenant: &TenantId,
     job: &shunya_job::Model,
     status: &str,
     base: chrono::Duration,
 ) -> Result<(), anyhow::Error> {
     let delay = (base * (1 << job.attempts.clamp(0, 10))).min(chrono::Duration::minutes(30));
     let at = Utc::now() + delay;
-    shunya_jobs::poll_again(&ctx.db, job, status, at).await?;
+    let utx = TenantTxn::begin(&ctx.db, tenant, TraceId::generate()).await?;
+    shunya_jobs::poll_again(utx.conn(), job, status, at).await?;
+    utx.commit(ctx).await?;
     Ok(())
 }

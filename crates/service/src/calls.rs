@@ -1,24 +1,23 @@
-//! Domain writes shared by the telephony providers: a lead found or created by phone, and a call
-//! created or updated by its provider id, both idempotent under concurrency.
+//! Calls and the leads they come from: a lead found or created by phone, and a call created or
+//! updated by its provider id, both idempotent under concurrency. Telephony webhooks, the
+//! pipeline and (later) the CRM share them.
 
 use chrono::{DateTime, Utc};
+use otto_db::TenantTxn;
 use otto_db::entities::{call, lead};
-use otto_domain::EventEnvelope;
-use otto_domain::{PhoneE164, TenantId};
+use otto_domain::catalog::{TELEPHONY_CALL_COMPLETED, TELEPHONY_CALL_STATUS};
+use otto_domain::{EventEnvelope, PhoneE164, TenantId, TraceId};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait};
-use serde_json::json;
+use serde_json::{Value, json};
 use uuid::Uuid;
-
-use super::pipeline::DeliveryContext;
 
 /// The tenant's lead with `phone`, created (status `new`) if there is none yet.
 ///
 /// # Errors
 /// On database failure.
 pub async fn lead_by_phone(
-    conn: &impl ConnectionTrait,
-    tenant: &TenantId,
+    utx: &TenantTxn,
     phone: &PhoneE164,
     name: Option<&str>,
     source: &str,
@@ -26,7 +25,7 @@ pub async fn lead_by_phone(
     let now = Utc::now();
     let row = lead::ActiveModel {
         id: Set(Uuid::now_v7()),
-        company_id: Set(tenant.to_string()),
+        company_id: Set(utx.tenant().to_string()),
         name: Set(name.map(str::to_owned)),
         phone: Set(Some(phone.to_string())),
         email: Set(None),
@@ -43,7 +42,7 @@ pub async fn lead_by_phone(
         .to_owned();
     let lead = lead::Entity::insert(row)
         .on_conflict(conflict)
-        .exec_with_returning(conn)
+        .exec_with_returning(utx.conn())
         .await?;
     Ok(lead.id)
 }
@@ -66,15 +65,11 @@ pub struct CallFacts {
 ///
 /// # Errors
 /// On database failure.
-pub async fn upsert_call(
-    conn: &impl ConnectionTrait,
-    tenant: &TenantId,
-    facts: CallFacts,
-) -> Result<call::Model, DbErr> {
+pub async fn upsert_call(utx: &TenantTxn, facts: CallFacts) -> Result<call::Model, DbErr> {
     let now = Utc::now();
     let row = call::ActiveModel {
         id: Set(Uuid::now_v7()),
-        company_id: Set(tenant.to_string()),
+        company_id: Set(utx.tenant().to_string()),
         lead_id: Set(facts.lead_id),
         provider: Set(facts.provider.to_owned()),
         provider_call_id: Set(facts.provider_call_id.clone()),
@@ -110,19 +105,48 @@ pub async fn upsert_call(
     .to_owned();
     call::Entity::insert(row)
         .on_conflict(conflict)
-        .exec_with_returning(conn)
+        .exec_with_returning(utx.conn())
         .await
 }
 
 /// `telephony.call.completed` for a completed call, else `telephony.call.status`.
-pub fn call_status_event(ctx: &DeliveryContext<'_>, call: &call::Model) -> EventEnvelope {
+pub fn call_status_event(utx: &TenantTxn, call: &call::Model) -> EventEnvelope {
     let name = if call.status == "completed" {
-        "telephony.call.completed"
+        TELEPHONY_CALL_COMPLETED
     } else {
-        "telephony.call.status"
+        TELEPHONY_CALL_STATUS
     };
-    ctx.event(
+    utx.event(
         name,
         json!({ "call_id": call.id, "provider": call.provider, "status": call.status }),
     )
+}
+
+/// The tenant's call `call_id`, read through the tenant filter.
+///
+/// # Errors
+/// On database failure.
+pub async fn load_call<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    call_id: Uuid,
+) -> Result<Option<call::Model>, DbErr> {
+    otto_db::TenantScope::new(conn, tenant.clone())
+        .find_by_id::<call::Entity, _>(call_id)
+        .await
+}
+
+/// An event about `call`, on its lead's timeline too.
+pub fn call_event(
+    name: &str,
+    tenant: &TenantId,
+    trace: &TraceId,
+    call: &call::Model,
+    data: Value,
+) -> EventEnvelope {
+    let envelope = EventEnvelope::new(name, tenant.clone(), trace.clone(), data);
+    match call.lead_id {
+        Some(lead) => envelope.with_lead(lead),
+        None => envelope,
+    }
 }

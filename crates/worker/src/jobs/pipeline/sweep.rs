@@ -6,16 +6,18 @@
 use async_trait::async_trait;
 use chrono::{Duration, Utc};
 use otto_db::entities::{call, follow_up, shunya_job};
+use otto_domain::jobs::{
+    AnalyseCall, DraftFollowup, JobKind, NewJob, ProcessPendingTranscriptions, TranscribeCall,
+};
 use otto_domain::{TenantId, TraceId};
 use otto_runtime::AppContext;
-use otto_runtime::jobs::{NewJob, Queue};
 use sea_orm::sea_query::{Expr, Query, SelectStatement};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, ExprTrait, QueryFilter, QuerySelect};
 use uuid::Uuid;
 
-use super::{AnalyseCall, DraftFollowup, Pipeline, TranscribeCall};
+use super::Pipeline;
 use crate::JobError;
-use crate::typed::{JobKind, TypedHandler};
+use crate::typed::Perform;
 
 /// A call is left alone this long after its last change: its own job is probably on its way.
 const GRACE_MINUTES: i64 = 2;
@@ -23,25 +25,12 @@ const GRACE_MINUTES: i64 = 2;
 const HORIZON_DAYS: i64 = 7;
 const BATCH: u64 = 200;
 
-crate::scheduled_job!(
-    /// The `process-pending-transcriptions` schedule.
-    ProcessPendingTranscriptions,
-    "transcriptions.process_pending",
-    Queue::Asr
-);
-
-pub(super) struct Sweep(pub(super) Pipeline);
-
 #[async_trait]
-impl TypedHandler for Sweep {
-    type Job = ProcessPendingTranscriptions;
+impl Perform for ProcessPendingTranscriptions {
+    type State = Pipeline;
 
-    async fn handle(
-        &self,
-        _job: ProcessPendingTranscriptions,
-        ctx: &AppContext,
-    ) -> Result<(), JobError> {
-        let features = self.0.features;
+    async fn perform(self, pipeline: &Pipeline, ctx: &AppContext) -> Result<(), JobError> {
+        let features = pipeline.features;
         let now = Utc::now();
         let settled = now - Duration::minutes(GRACE_MINUTES);
         let horizon = now - Duration::days(HORIZON_DAYS);
@@ -119,7 +108,7 @@ impl TypedHandler for Sweep {
 async fn pending(
     ctx: &AppContext,
     condition: Condition,
-    job: impl Fn(TenantId, Uuid, TraceId) -> NewJob,
+    job: impl Fn(TenantId, Uuid, TraceId) -> Result<NewJob, serde_json::Error>,
 ) -> Result<Vec<NewJob>, JobError> {
     let rows: Vec<(Uuid, String)> = call::Entity::find()
         .select_only()
@@ -130,13 +119,13 @@ async fn pending(
         .into_tuple()
         .all(&ctx.db)
         .await?;
-    Ok(rows
-        .into_iter()
+    rows.into_iter()
         .filter_map(|(id, company)| {
             let tenant = TenantId::try_from(company.as_str()).ok()?;
             Some(job(tenant, id, TraceId::generate()))
         })
-        .collect())
+        .collect::<Result<_, _>>()
+        .map_err(|e| JobError::Permanent(e.into()))
 }
 
 fn asr_job_of_call() -> SelectStatement {

@@ -1,0 +1,134 @@
+//! The payload of every job: its type, its job name and its queue in one place.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{JobKind, Queue};
+use crate::{TenantId, TraceId};
+
+/// The payload of every per-call step: the tenant, the call and the trace of the request that
+/// started the pipeline.
+macro_rules! call_step {
+    ($(#[$doc:meta])* $name:ident, $job:literal, $queue:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        pub struct $name {
+            pub tenant_id: TenantId,
+            pub call_id: Uuid,
+            pub trace_id: TraceId,
+        }
+
+        impl JobKind for $name {
+            const NAME: &'static str = $job;
+            const QUEUE: Queue = $queue;
+        }
+    };
+}
+
+call_step!(
+    /// Submits a call's recording to UWC batch ASR.
+    TranscribeCall,
+    "asr.transcribe",
+    Queue::Asr
+);
+call_step!(
+    /// Asks UWC for the objections, sentiment, booking intent and key signals of a transcript.
+    AnalyseCall,
+    "analysis.run",
+    Queue::Analysis
+);
+call_step!(
+    /// Asks UWC for a follow-up draft for an analysed call.
+    DraftFollowup,
+    "followups.draft",
+    Queue::Followups
+);
+
+/// What the scheduler enqueues for a slot: the schedule that fired and the slot's time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlotPayload {
+    pub schedule: String,
+    pub slot: DateTime<Utc>,
+}
+
+/// Declares the payload of a scheduled job (a [`SlotPayload`] under its own name).
+macro_rules! scheduled_job {
+    ($(#[$doc:meta])* $name:ident, $job:literal, $queue:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+        pub struct $name {
+            pub schedule: String,
+            pub slot: DateTime<Utc>,
+        }
+
+        impl JobKind for $name {
+            const NAME: &'static str = $job;
+            const QUEUE: Queue = $queue;
+        }
+    };
+}
+
+scheduled_job!(
+    /// Enqueues the pipeline step missing for calls left between two steps.
+    ProcessPendingTranscriptions,
+    "transcriptions.process_pending",
+    Queue::Asr
+);
+scheduled_job!(
+    /// Asks UWC about every unfinished job whose next poll is due.
+    PollShunyaJobs,
+    "shunya.poll",
+    Queue::Shunya
+);
+scheduled_job!(
+    /// One report per tenant for the UTC day before the slot.
+    GenerateDailyReports,
+    "reports.daily",
+    Queue::Default
+);
+scheduled_job!(
+    /// Deletes sent outbox events older than a week.
+    PurgeOutbox,
+    "maintenance.purge_outbox",
+    Queue::Default
+);
+scheduled_job!(
+    /// Deletes heartbeats of workers silent for a day.
+    PurgeHeartbeats,
+    "maintenance.purge_heartbeats",
+    Queue::Default
+);
+scheduled_job!(
+    /// Deletes schedule slots older than a week.
+    PurgeScheduleRuns,
+    "maintenance.purge_schedule_runs",
+    Queue::Default
+);
+scheduled_job!(
+    /// Deletes webhook idempotency keys past `IDEMPOTENCY_TTL_DAYS`.
+    PurgeIdempotencyKeys,
+    "maintenance.purge_idempotency_keys",
+    Queue::Default
+);
+scheduled_job!(
+    /// Deletes tasks finished more than a quarter ago.
+    CleanupOldTasks,
+    "maintenance.cleanup_old_tasks",
+    Queue::Default
+);
+scheduled_job!(
+    /// Expires recording sessions past their time and deletes long-expired ones.
+    CleanupEphemeralSessions,
+    "maintenance.cleanup_ephemeral_sessions",
+    Queue::Default
+);
+
+/// Does nothing: for smoke checks of a deployment and the queue benchmark.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Noop {}
+
+impl JobKind for Noop {
+    const NAME: &'static str = "system.noop";
+    const QUEUE: Queue = Queue::Default;
+}

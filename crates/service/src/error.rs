@@ -1,0 +1,13 @@
+use otto_db::{DbErr, UnitOfWorkError};
+
+/// Why a domain operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Db(#[from] DbErr),
+    #[error(transparent)]
+    UnitOfWork(#[from] UnitOfWorkError),
+    /// A follow-on job's payload could not be serialised (a bug, never retried usefully).
+    #[error("job payload cannot be serialised: {0}")]
+    Payload(#[from] serde_json::Error),
+}

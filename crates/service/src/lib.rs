@@ -1,0 +1,11 @@
+//! The service layer: Otto's domain operations, shared by the routes, the webhooks, the jobs
+//! (and, later, the assistant). A function here takes a [`TenantTxn`](otto_db::TenantTxn),
+//! writes through it, emits its events and enqueues its follow-on jobs into it; it knows neither
+//! HTTP nor the queue. Its callers own the unit of work and commit it.
+
+pub mod calls;
+pub mod error;
+pub mod followups;
+pub mod transcripts;
+
+pub use error::ServiceError;

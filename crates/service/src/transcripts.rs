@@ -1,0 +1,144 @@
+//! The call pipeline's results, applied once whichever way they arrive (UWC webhook, polling, a
+//! job): a transcript, a failed transcription, an analysis.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chrono::Utc;
+use otto_db::entities::{call, shunya_job};
+use otto_db::{TenantTxn, shunya_jobs};
+use otto_domain::Severity;
+use otto_domain::catalog::{CALL_ANALYSIS_READY, CALL_TRANSCRIPT_READY, CALL_TRANSCRIPTION_FAILED};
+use otto_domain::jobs::AnalyseCall;
+use otto_integrations::uwc::AsrOutput;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, QueryFilter};
+use serde_json::{Value, json};
+
+use crate::ServiceError;
+use crate::calls::call_event;
+
+/// Applies `output` of the ASR `job` to its call, unless this very output was applied before (a
+/// webhook after polling, a poll after the webhook, a retried delivery). Emits
+/// `call.transcript.ready`, enqueues the analysis and counts the minutes once committed. True
+/// when it changed the call.
+///
+/// # Errors
+/// On database failure.
+pub async fn store_transcript(
+    utx: &TenantTxn,
+    job: &shunya_job::Model,
+    output: &AsrOutput,
+) -> Result<bool, ServiceError> {
+    if !shunya_jobs::complete_once(utx.conn(), job, &output.hash()).await? {
+        return Ok(false);
+    }
+    let Some(call_id) = job.call_id else {
+        return Ok(false);
+    };
+    let Some(call) = utx.scope().find_by_id::<call::Entity, _>(call_id).await? else {
+        return Ok(false);
+    };
+    utx.scope()
+        .update_many::<call::Entity>()
+        .col_expr(
+            call::Column::Transcript,
+            Expr::value(output.transcript.clone()),
+        )
+        .col_expr(call::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(call::Column::Id.eq(call.id))
+        .exec(utx.conn())
+        .await?;
+    let seconds = output
+        .duration_seconds
+        .or(call.duration_seconds.map(f64::from))
+        .unwrap_or(0.0);
+    utx.emit(call_event(
+        CALL_TRANSCRIPT_READY,
+        utx.tenant(),
+        utx.trace(),
+        &call,
+        json!({
+            "call_id": call.id,
+            "shunya_job_id": job.shunya_job_id,
+            "duration_seconds": seconds,
+            "language": output.language,
+        }),
+    ));
+    utx.enqueue(&AnalyseCall {
+        tenant_id: utx.tenant().clone(),
+        call_id: call.id,
+        trace_id: utx.trace().clone(),
+    })?;
+    utx.after_commit(move || count_asr_minutes(seconds / 60.0));
+    Ok(true)
+}
+
+/// Marks the ASR `job` failed (UWC gave up, or polling did), with its event, once.
+///
+/// # Errors
+/// On database failure.
+pub async fn fail_transcription(
+    utx: &TenantTxn,
+    job: &shunya_job::Model,
+    reason: &str,
+) -> Result<bool, ServiceError> {
+    if !shunya_jobs::fail_once(utx.conn(), job).await? {
+        return Ok(false);
+    }
+    utx.emit(
+        utx.event(
+            CALL_TRANSCRIPTION_FAILED,
+            json!({ "call_id": job.call_id, "shunya_job_id": job.shunya_job_id, "reason": reason }),
+        )
+        .with_severity(Severity::Warning),
+    );
+    Ok(true)
+}
+
+/// Stores `analysis` on `call` unless it already has one (the first result wins; a retried job
+/// or a repeated callback changes nothing), and emits `call.analysis.ready`. True when stored.
+///
+/// # Errors
+/// On database failure.
+pub async fn store_analysis(
+    utx: &TenantTxn,
+    call: &call::Model,
+    analysis: Value,
+) -> Result<bool, ServiceError> {
+    let changed = utx
+        .scope()
+        .update_many::<call::Entity>()
+        .col_expr(call::Column::Analysis, Expr::value(analysis.clone()))
+        .col_expr(call::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(call::Column::Id.eq(call.id))
+        .filter(call::Column::Analysis.is_null())
+        .exec(utx.conn())
+        .await?;
+    if changed.rows_affected == 0 {
+        return Ok(false);
+    }
+    let field = |name: &str| analysis.get(name).cloned().unwrap_or(Value::Null);
+    utx.emit(call_event(
+        CALL_ANALYSIS_READY,
+        utx.tenant(),
+        utx.trace(),
+        call,
+        json!({
+            "call_id": call.id,
+            "sentiment": field("sentiment"),
+            "booking_intent": field("booking_intent"),
+            "objections": field("objections"),
+        }),
+    ));
+    Ok(true)
+}
+
+/// Adds transcribed audio to `asr_minutes_total`. The counter is an integer, so seconds are
+/// summed per process and the counter moves by whole minutes: no call's fraction is lost.
+pub fn count_asr_minutes(minutes: f64) {
+    static MILLISECONDS: AtomicU64 = AtomicU64::new(0);
+    let added = (minutes.max(0.0) * 60_000.0).round() as u64;
+    let before = MILLISECONDS.fetch_add(added, Ordering::Relaxed);
+    let whole = (before + added) / 60_000 - before / 60_000;
+    metrics::counter!("asr_minutes_total").increment(whole);
+}

@@ -1,0 +1,19 @@
+//! Every job Otto runs: the call pipeline, the daily reports and the housekeeping jobs. Each is
+//! a payload type of `otto_domain::jobs` implementing [`Perform`](crate::typed::Perform) here.
+
+pub mod maintenance;
+pub mod pipeline;
+pub mod reports;
+
+use otto_domain::jobs::GenerateDailyReports;
+
+use crate::Registry;
+
+/// Every job Otto runs, with the UWC client of `config` when it is configured.
+pub fn registry(config: &otto_runtime::Config) -> Registry {
+    let mut registry = Registry::default();
+    maintenance::register(&mut registry);
+    pipeline::Pipeline::from_config(config).register(&mut registry);
+    registry.add::<GenerateDailyReports>(());
+    registry
+}

@@ -1,0 +1,82 @@
+//! The call pipeline (SPEC sections 8 and 10): a call with a recording is transcribed by UWC
+//! (`asr.transcribe` submits; the `asr/complete` webhook or `poll-shunya-jobs` brings the
+//! transcript, whichever is first), then analysed (`analysis.run`), then given a follow-up draft
+//! (`followups.draft`). Each step is idempotent on what the database already holds, writes its
+//! result, its event and the next step's job in one transaction, and `process-pending-transcriptions`
+//! re-enqueues any call left between steps (a crash between commit and enqueue, a dead job).
+
+mod analysis;
+mod followups;
+mod polling;
+mod sweep;
+mod transcripts;
+
+use std::sync::Arc;
+
+use otto_domain::jobs::{
+    AnalyseCall, DraftFollowup, PollShunyaJobs, ProcessPendingTranscriptions, TranscribeCall,
+};
+use otto_integrations::uwc::{UwcClient, UwcError, UwcSettings};
+use otto_runtime::Config;
+use otto_runtime::uwc_config::UwcFeatures;
+
+use crate::{JobError, Registry};
+
+/// What the pipeline's handlers share: the UWC client (when configured) and the switched-on
+/// features.
+#[derive(Clone)]
+pub struct Pipeline {
+    uwc: Option<Arc<UwcClient>>,
+    features: UwcFeatures,
+    /// Where UWC posts `asr/complete` (`PUBLIC_BASE_URL`); without it, polling alone collects.
+    callback_url: Option<String>,
+    poll_delay: chrono::Duration,
+}
+
+impl Pipeline {
+    pub fn from_config(config: &Config) -> Self {
+        let uwc = UwcSettings::from_config(config).and_then(|settings| {
+            UwcClient::new(settings)
+                .map_err(|err| tracing::error!(error = %err, "UWC client unavailable"))
+                .ok()
+                .map(Arc::new)
+        });
+        let features = config.uwc.enabled();
+        let callback_url = config
+            .public_base_url
+            .as_ref()
+            .map(|base| format!("{}/webhooks/uwc/asr/complete", base.trim_end_matches('/')));
+        Self {
+            uwc,
+            features,
+            callback_url,
+            poll_delay: chrono::Duration::from_std(config.uwc.poll_delay)
+                .unwrap_or(chrono::Duration::seconds(30)),
+        }
+    }
+
+    /// The client, if `enabled` is on for this step.
+    fn client(&self, enabled: bool) -> Option<&UwcClient> {
+        self.uwc.as_deref().filter(|_| enabled)
+    }
+
+    pub fn register(self, registry: &mut Registry) {
+        registry
+            .add::<TranscribeCall>(self.clone())
+            .add::<AnalyseCall>(self.clone())
+            .add::<DraftFollowup>(self.clone())
+            .add::<PollShunyaJobs>(self.clone())
+            .add::<ProcessPendingTranscriptions>(self);
+    }
+}
+
+/// A UWC refusal (4xx) will not change on retry; anything else may.
+fn uwc_failure(err: UwcError) -> JobError {
+    match err {
+        UwcError::Status { status, .. } if (400..500).contains(&status) && status != 429 => {
+            JobError::Permanent(err.into())
+        }
+        UwcError::Decode(_) => JobError::Permanent(err.into()),
+        _ => JobError::Retryable(err.into()),
+    }
+}
