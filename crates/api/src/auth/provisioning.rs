@@ -30,14 +30,16 @@ pub async fn ensure_known(state: &ApiState, member: &AuthUser) -> Result<(), Api
     {
         return Ok(());
     }
+    let utx = crate::routes::begin(state, member).await?;
     provision_member(
-        &state.ctx.db,
+        utx.conn(),
         &member.tenant_id,
         &member.user_id,
         member.role,
         None,
     )
     .await?;
+    utx.commit(&state.ctx).await?;
     if let Ok(mut known) = state.known_members.lock() {
         if known.len() >= KNOWN_MEMBERS_CAPACITY {
             known.clear();
