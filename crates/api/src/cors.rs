@@ -5,8 +5,8 @@
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpResponse, web};
 
@@ -84,8 +84,7 @@ pub async fn cors(
         .is_some_and(|state| state.origins.allows(&origin));
     if !allowed {
         let problem = Problem::new(
-            StatusCode::FORBIDDEN,
-            "origin-not-allowed",
+            &crate::problem_kinds::ORIGIN_NOT_ALLOWED,
             format!("Origin {origin} is not allowed."),
         );
         return Ok(req

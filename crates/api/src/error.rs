@@ -8,6 +8,7 @@ use otto_db::DbErrorKind;
 use otto_domain::DomainError;
 
 use crate::problem::{FieldError, Problem};
+use crate::problem_kinds as kinds;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -59,25 +60,15 @@ impl ApiError {
 
     fn problem(&self) -> Problem {
         match self {
-            ApiError::NotFound => Problem::new(
-                StatusCode::NOT_FOUND,
-                "not-found",
-                "The resource does not exist.",
-            ),
-            ApiError::Unauthorized(detail) => {
-                Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", detail.clone())
-            }
-            ApiError::Forbidden(detail) => {
-                Problem::new(StatusCode::FORBIDDEN, "forbidden", detail.clone())
-            }
+            ApiError::NotFound => Problem::new(&kinds::NOT_FOUND, "The resource does not exist."),
+            ApiError::Unauthorized(detail) => Problem::new(&kinds::UNAUTHORIZED, detail.clone()),
+            ApiError::Forbidden(detail) => Problem::new(&kinds::FORBIDDEN, detail.clone()),
             ApiError::PreconditionFailed => Problem::new(
-                StatusCode::PRECONDITION_FAILED,
-                "stale-version",
+                &kinds::STALE_VERSION,
                 "The resource changed since it was read; fetch it again and retry with its ETag.",
             ),
             ApiError::PreconditionRequired => Problem::new(
-                StatusCode::PRECONDITION_REQUIRED,
-                "if-match-required",
+                &kinds::IF_MATCH_REQUIRED,
                 "This update needs an If-Match header with the resource's ETag.",
             ),
             ApiError::TooManyRequests {
@@ -86,8 +77,7 @@ impl ApiError {
                 ..
             } => {
                 let mut problem = Problem::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "rate-limited",
+                    &kinds::RATE_LIMITED,
                     format!(
                         "Too many requests ({limit_type} limit); retry in {retry_after_secs} s."
                     ),
@@ -96,30 +86,22 @@ impl ApiError {
                 problem
             }
             ApiError::Locked => Problem::new(
-                StatusCode::LOCKED,
-                "tenant-locked",
+                &kinds::TENANT_LOCKED,
                 "The company is in lockdown: automation is paused until an owner lifts it.",
             ),
-            ApiError::Validation { detail, errors } => Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "validation-error",
-                detail.clone(),
-            )
-            .with_errors(errors.clone()),
+            ApiError::Validation { detail, errors } => {
+                Problem::new(&kinds::VALIDATION_ERROR, detail.clone()).with_errors(errors.clone())
+            }
             ApiError::PayloadTooLarge => crate::problem::for_status(StatusCode::PAYLOAD_TOO_LARGE),
             ApiError::UnsupportedMediaType => {
                 crate::problem::for_status(StatusCode::UNSUPPORTED_MEDIA_TYPE)
             }
-            ApiError::Conflict(detail) => {
-                Problem::new(StatusCode::CONFLICT, "conflict", detail.clone())
-            }
+            ApiError::Conflict(detail) => Problem::new(&kinds::CONFLICT, detail.clone()),
             ApiError::Database(err) => match DbErrorKind::of(err) {
                 DbErrorKind::NotFound => ApiError::NotFound.problem(),
-                DbErrorKind::UniqueViolation => Problem::new(
-                    StatusCode::CONFLICT,
-                    "conflict",
-                    "The resource already exists.",
-                ),
+                DbErrorKind::UniqueViolation => {
+                    Problem::new(&kinds::CONFLICT, "The resource already exists.")
+                }
                 DbErrorKind::Unavailable => unavailable(),
                 DbErrorKind::Other => internal(),
             },
@@ -131,18 +113,13 @@ impl ApiError {
 
 fn unavailable() -> Problem {
     Problem::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "service-unavailable",
+        &kinds::SERVICE_UNAVAILABLE,
         "A dependency is unavailable; retry shortly.",
     )
 }
 
 fn internal() -> Problem {
-    Problem::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "internal-error",
-        "An unexpected error occurred.",
-    )
+    Problem::new(&kinds::INTERNAL_ERROR, "An unexpected error occurred.")
 }
 
 impl From<sea_orm::DbErr> for ApiError {

@@ -11,6 +11,7 @@ pub mod openapi;
 pub mod pagination;
 pub mod problem;
 mod problem_fallback;
+pub mod problem_kinds;
 pub mod rate_limit;
 pub mod realtime;
 pub mod request_context;

@@ -6,6 +6,7 @@ use actix_web::http::header::{CONTENT_TYPE, HeaderValue};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::problem_kinds::{self as kinds, ProblemKind};
 use crate::request_context::RequestContext;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -44,13 +45,22 @@ pub struct Problem {
 }
 
 impl Problem {
-    /// A problem about the current request (trace id and path come from its context).
-    pub fn new(status: StatusCode, slug: &str, detail: impl Into<String>) -> Self {
+    /// A problem of `kind` about the current request (trace id and path come from its context).
+    pub fn new(kind: &ProblemKind, detail: impl Into<String>) -> Self {
+        Self::with_status(kind, kind.status, detail)
+    }
+
+    /// As [`Problem::new`], with the status the framework chose (`http-error`).
+    fn with_status(kind: &ProblemKind, status: u16, detail: impl Into<String>) -> Self {
         let context = RequestContext::current();
+        let title = StatusCode::from_u16(status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or(kind.title);
         Self {
-            kind: format!("/problems/{slug}"),
-            title: status.canonical_reason().unwrap_or("Error").to_owned(),
-            status: status.as_u16(),
+            kind: format!("/problems/{}", kind.slug),
+            title: title.to_owned(),
+            status,
             detail: detail.into(),
             instance: context.as_ref().map(|c| c.path.clone()).unwrap_or_default(),
             trace_id: context.map(|c| c.trace_id.to_string()).unwrap_or_default(),
@@ -75,27 +85,29 @@ impl Problem {
     }
 }
 
-/// The slug and default detail for statuses that reach the client without an `ApiError`
+/// The kind and default detail for statuses that reach the client without an `ApiError`
 /// (unknown route, wrong method, framework-level refusals).
 pub fn for_status(status: StatusCode) -> Problem {
-    let (slug, detail) = match status {
-        StatusCode::NOT_FOUND => ("not-found", "No resource at this path."),
+    let (kind, detail) = match status {
+        StatusCode::NOT_FOUND => (&kinds::NOT_FOUND, "No resource at this path."),
         StatusCode::METHOD_NOT_ALLOWED => (
-            "method-not-allowed",
+            &kinds::METHOD_NOT_ALLOWED,
             "This method is not allowed on this resource.",
         ),
-        StatusCode::PAYLOAD_TOO_LARGE => ("payload-too-large", "The request body is too large."),
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            (&kinds::PAYLOAD_TOO_LARGE, "The request body is too large.")
+        }
         StatusCode::UNSUPPORTED_MEDIA_TYPE => (
-            "unsupported-media-type",
+            &kinds::UNSUPPORTED_MEDIA_TYPE,
             "The request body must be application/json.",
         ),
-        StatusCode::BAD_REQUEST => ("bad-request", "The request could not be read."),
+        StatusCode::BAD_REQUEST => (&kinds::BAD_REQUEST, "The request could not be read."),
         StatusCode::SERVICE_UNAVAILABLE => (
-            "service-unavailable",
+            &kinds::SERVICE_UNAVAILABLE,
             "A dependency is unavailable; retry shortly.",
         ),
-        s if s.is_server_error() => ("internal-error", "An unexpected error occurred."),
-        _ => ("http-error", "The request was refused."),
+        s if s.is_server_error() => (&kinds::INTERNAL_ERROR, "An unexpected error occurred."),
+        _ => (&kinds::HTTP_ERROR, "The request was refused."),
     };
-    Problem::new(status, slug, detail)
+    Problem::with_status(kind, status.as_u16(), detail)
 }
