@@ -30,16 +30,17 @@ pub async fn ensure_known(state: &ApiState, member: &AuthUser) -> Result<(), Api
     {
         return Ok(());
     }
-    let utx = crate::routes::begin(state, member).await?;
+    // Identity resolution, like a webhook's tenant resolution, runs outside row-level security:
+    // a verified token may name a user Otto knows under another company (the user moved), and
+    // only the owning role may move their row.
     provision_member(
-        utx.conn(),
+        &state.ctx.db,
         &member.tenant_id,
         &member.user_id,
         member.role,
         None,
     )
     .await?;
-    utx.commit(&state.ctx).await?;
     if let Ok(mut known) = state.known_members.lock() {
         if known.len() >= KNOWN_MEMBERS_CAPACITY {
             known.clear();
