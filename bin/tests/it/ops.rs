@@ -212,3 +212,42 @@ fn header(response: &reqwest::Response, name: &str) -> String {
         .unwrap_or_default()
         .to_owned()
 }
+
+/// One route list: every registered path is in `/openapi.json` and every documented path is
+/// registered (webhooks, their aliases and `/ws` included), and every response is described.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_registered_route_is_documented_and_every_documented_route_is_served() -> TestResult {
+    let app = TestApp::spawn(TestDatabase::sqlite(), &[]).await?;
+    let document: Value = app.get("/openapi.json").await?.json().await?;
+    assert_eq!(document["openapi"].as_str().map(|v| &v[..2]), Some("3."));
+    let paths = document["paths"].as_object().ok_or("no paths")?;
+    let documented: std::collections::BTreeSet<String> = paths.keys().cloned().collect();
+    let registered: std::collections::BTreeSet<String> = otto_api::route_list::registered()
+        .into_iter()
+        .filter(|path| !otto_api::route_list::DOCUMENTATION.contains(&path.as_str()))
+        .collect();
+    assert_eq!(
+        registered.difference(&documented).collect::<Vec<_>>(),
+        Vec::<&String>::new(),
+        "registered but not documented"
+    );
+    assert_eq!(
+        documented.difference(&registered).collect::<Vec<_>>(),
+        Vec::<&String>::new(),
+        "documented but not registered"
+    );
+    for (path, item) in paths {
+        for (method, operation) in item.as_object().ok_or("path item")? {
+            let responses = operation["responses"].as_object().ok_or("responses")?;
+            assert!(!responses.is_empty(), "{method} {path} has no responses");
+            for (status, response) in responses {
+                let described = response["description"]
+                    .as_str()
+                    .is_some_and(|d| !d.trim().is_empty());
+                assert!(described, "{method} {path} {status} has no description");
+            }
+        }
+    }
+    app.stop().await;
+    Ok(())
+}

@@ -8,6 +8,7 @@ pub mod cors;
 pub mod error;
 mod extractors;
 pub mod openapi;
+mod openapi_extra;
 pub mod pagination;
 pub mod problem;
 mod problem_fallback;
@@ -15,6 +16,7 @@ pub mod problem_kinds;
 pub mod rate_limit;
 pub mod realtime;
 pub mod request_context;
+pub mod route_list;
 pub mod routes;
 pub mod state;
 pub mod webhooks;
@@ -186,8 +188,11 @@ fn routes_config(cfg: &mut web::ServiceConfig) {
     routes::leads::configure(cfg);
     webhooks::configure(cfg);
     realtime::configure(cfg);
-    cfg.service(web::resource("/v1/me").get(routes::me::me))
-        .service(web::resource("/v1/session").get(routes::me::session));
+    cfg.service(crate::route_list::resource("/v1/me").get(routes::me::me))
+        .service(crate::route_list::resource("/v1/session").get(routes::me::session));
+    for path in route_list::DOCUMENTATION {
+        route_list::record(path);
+    }
     cfg.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi::ApiDoc::openapi()))
         .route(
             "/docs",

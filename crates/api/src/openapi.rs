@@ -3,6 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use crate::openapi_extra::UnannotatedRoutes;
 use crate::problem::{FieldError, Problem};
 use crate::routes::{companies, leads, me, ops};
 
@@ -16,12 +17,14 @@ use crate::routes::{companies, leads, me, ops};
         leads::list_leads, leads::create_lead, leads::get_lead, leads::patch_lead, leads::delete_lead,
     ),
     components(schemas(Problem, FieldError)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &UnannotatedRoutes),
     tags(
         (name = "ops", description = "Operational endpoints"),
         (name = "identity", description = "The caller"),
         (name = "companies", description = "The caller's company (tenant)"),
         (name = "leads", description = "Leads of the caller's company"),
+        (name = "webhooks", description = "Provider deliveries (SPEC section 6)"),
+        (name = "realtime", description = "WebSockets (SPEC section 7)"),
     )
 )]
 pub struct ApiDoc;

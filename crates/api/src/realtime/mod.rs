@@ -18,8 +18,8 @@ use crate::state::ApiState;
 use connection::Connection;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/ws").get(websocket))
-        .service(web::resource("/ws/test-emit").get(test_emit));
+    cfg.service(crate::route_list::resource("/ws").get(websocket))
+        .service(crate::route_list::resource("/ws/test-emit").get(test_emit));
 }
 
 /// The token of the upgrade: `Authorization: Bearer`, or `?access_token=` for browsers.

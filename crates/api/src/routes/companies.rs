@@ -43,7 +43,7 @@ pub struct LockdownRequest {
 }
 
 #[utoipa::path(get, path = "/v1/companies/{id}", tag = "companies", security(("bearer" = [])),
-    responses((status = 200, body = Company), (status = 404, body = crate::problem::Problem)))]
+    responses((status = 200, body = Company, description = "OK"), (status = 404, body = crate::problem::Problem, description = "Not found (or another company's)")))]
 pub async fn get_company(
     state: web::Data<ApiState>,
     caller: Authorized<AnyRole>,
@@ -57,7 +57,7 @@ pub async fn get_company(
 }
 
 #[utoipa::path(patch, path = "/v1/companies/{id}", tag = "companies", security(("bearer" = [])), request_body = CompanyPatch,
-    responses((status = 200, body = Company), (status = 403, body = crate::problem::Problem), (status = 404, body = crate::problem::Problem)))]
+    responses((status = 200, body = Company, description = "OK"), (status = 403, body = crate::problem::Problem, description = "Role not allowed"), (status = 404, body = crate::problem::Problem, description = "Not found (or another company's)")))]
 pub async fn patch_company(
     state: web::Data<ApiState>,
     caller: Authorized<Leadership>,
@@ -116,7 +116,7 @@ pub async fn patch_company(
 }
 
 #[utoipa::path(post, path = "/v1/owner/lockdown", tag = "companies", security(("bearer" = [])), request_body = LockdownRequest,
-    responses((status = 200, body = Company), (status = 403, body = crate::problem::Problem)))]
+    responses((status = 200, body = Company, description = "OK"), (status = 403, body = crate::problem::Problem, description = "Role not allowed")))]
 pub async fn lockdown(
     state: web::Data<ApiState>,
     caller: Authorized<Leadership>,
@@ -210,9 +210,9 @@ mod double_option {
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::resource("/v1/companies/{id}")
+        crate::route_list::resource("/v1/companies/{id}")
             .get(get_company)
             .patch(patch_company),
     )
-    .service(web::resource("/v1/owner/lockdown").post(lockdown));
+    .service(crate::route_list::resource("/v1/owner/lockdown").post(lockdown));
 }

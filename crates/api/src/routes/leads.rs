@@ -78,13 +78,17 @@ pub struct LeadFilters {
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/v1/leads").get(list_leads).post(create_lead))
-        .service(
-            web::resource("/v1/leads/{id}")
-                .get(get_lead)
-                .patch(patch_lead)
-                .delete(delete_lead),
-        );
+    cfg.service(
+        crate::route_list::resource("/v1/leads")
+            .get(list_leads)
+            .post(create_lead),
+    )
+    .service(
+        crate::route_list::resource("/v1/leads/{id}")
+            .get(get_lead)
+            .patch(patch_lead)
+            .delete(delete_lead),
+    );
 }
 
 /// The leads `caller` may see: all of the tenant's, or only their own for a rep.
@@ -100,7 +104,7 @@ fn visible(
 }
 
 #[utoipa::path(get, path = "/v1/leads", tag = "leads", security(("bearer" = [])), params(PageQuery, LeadFilters),
-    responses((status = 200, description = "`{items: [Lead], next_cursor}`"), (status = 422, body = crate::problem::Problem)))]
+    responses((status = 200, description = "`{items: [Lead], next_cursor}`"), (status = 422, body = crate::problem::Problem, description = "Invalid input (field errors)")))]
 pub async fn list_leads(
     state: web::Data<ApiState>,
     caller: Authorized<AnyRole>,
@@ -132,7 +136,7 @@ pub async fn list_leads(
 }
 
 #[utoipa::path(post, path = "/v1/leads", tag = "leads", security(("bearer" = [])), request_body = LeadFields,
-    responses((status = 201, body = Lead), (status = 409, body = crate::problem::Problem), (status = 422, body = crate::problem::Problem)))]
+    responses((status = 201, body = Lead, description = "Created"), (status = 409, body = crate::problem::Problem, description = "Already exists"), (status = 422, body = crate::problem::Problem, description = "Invalid input (field errors)")))]
 pub async fn create_lead(
     state: web::Data<ApiState>,
     caller: Authorized<Staff>,
@@ -171,7 +175,7 @@ pub async fn create_lead(
 }
 
 #[utoipa::path(get, path = "/v1/leads/{id}", tag = "leads", security(("bearer" = [])),
-    responses((status = 200, body = Lead), (status = 404, body = crate::problem::Problem)))]
+    responses((status = 200, body = Lead, description = "OK"), (status = 404, body = crate::problem::Problem, description = "Not found (or another company's)")))]
 pub async fn get_lead(
     state: web::Data<ApiState>,
     caller: Authorized<AnyRole>,
@@ -191,8 +195,8 @@ pub async fn get_lead(
 
 #[utoipa::path(patch, path = "/v1/leads/{id}", tag = "leads", security(("bearer" = [])), request_body = LeadFields,
     params(("If-Match" = String, Header, description = "The lead's ETag, e.g. \"3\"")),
-    responses((status = 200, body = Lead), (status = 404, body = crate::problem::Problem),
-        (status = 412, body = crate::problem::Problem), (status = 428, body = crate::problem::Problem)))]
+    responses((status = 200, body = Lead, description = "OK"), (status = 404, body = crate::problem::Problem, description = "Not found (or another company's)"),
+        (status = 412, body = crate::problem::Problem, description = "Stale version: fetch again and retry with its ETag"), (status = 428, body = crate::problem::Problem, description = "If-Match required")))]
 pub async fn patch_lead(
     state: web::Data<ApiState>,
     caller: Authorized<AnyRole>,
@@ -245,7 +249,7 @@ pub async fn patch_lead(
 }
 
 #[utoipa::path(delete, path = "/v1/leads/{id}", tag = "leads", security(("bearer" = [])),
-    responses((status = 204), (status = 404, body = crate::problem::Problem)))]
+    responses((status = 204, description = "Deleted"), (status = 404, body = crate::problem::Problem, description = "Not found (or another company's)")))]
 pub async fn delete_lead(
     state: web::Data<ApiState>,
     caller: Authorized<Staff>,

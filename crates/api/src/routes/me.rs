@@ -20,7 +20,7 @@ pub struct Me {
 }
 
 #[utoipa::path(get, path = "/v1/me", tag = "identity", security(("bearer" = [])),
-    responses((status = 200, body = Me), (status = 401, body = crate::problem::Problem)))]
+    responses((status = 200, body = Me, description = "OK"), (status = 401, body = crate::problem::Problem, description = "Not authenticated")))]
 pub async fn me(
     state: web::Data<ApiState>,
     caller: Authorized<AnyRole>,
@@ -50,7 +50,7 @@ pub struct SessionCheck {
 /// A cheap session check for clients: verifies the token and the rate limits, touches no
 /// table. (Also the route the auth-overhead benchmark measures.)
 #[utoipa::path(get, path = "/v1/session", tag = "identity", security(("bearer" = [])),
-    responses((status = 200, body = SessionCheck), (status = 401, body = crate::problem::Problem)))]
+    responses((status = 200, body = SessionCheck, description = "OK"), (status = 401, body = crate::problem::Problem, description = "Not authenticated")))]
 pub async fn session(caller: Authorized<AnyRole>) -> web::Json<SessionCheck> {
     web::Json(SessionCheck {
         tenant_id: caller.tenant_id.to_string(),

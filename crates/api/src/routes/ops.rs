@@ -28,14 +28,14 @@ pub struct Health {
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     // Resources (not method-guarded routes), so a wrong method answers 405 rather than 404.
-    cfg.service(web::resource("/health").get(health))
-        .service(web::resource("/ready").get(ready))
-        .service(web::resource("/internal/worker/heartbeat").get(worker_heartbeat))
-        .service(web::resource("/metrics").get(metrics));
+    cfg.service(crate::route_list::resource("/health").get(health))
+        .service(crate::route_list::resource("/ready").get(ready))
+        .service(crate::route_list::resource("/internal/worker/heartbeat").get(worker_heartbeat))
+        .service(crate::route_list::resource("/metrics").get(metrics));
 }
 
 /// Liveness: answers without touching any dependency.
-#[utoipa::path(get, path = "/health", tag = "ops", responses((status = 200, body = Health)))]
+#[utoipa::path(get, path = "/health", tag = "ops", responses((status = 200, body = Health, description = "OK")))]
 pub async fn health() -> web::Json<Health> {
     web::Json(Health {
         status: "ok",
@@ -66,7 +66,7 @@ pub struct Readiness {
 
 /// Readiness: database, Redis and workers, checked concurrently, each within a timeout.
 #[utoipa::path(get, path = "/ready", tag = "ops", responses(
-    (status = 200, body = Readiness), (status = 503, body = Readiness)))]
+    (status = 200, body = Readiness, description = "OK"), (status = 503, body = Readiness, description = "Not ready")))]
 pub async fn ready(state: web::Data<ApiState>) -> HttpResponse {
     let started = Instant::now();
     let limit = state.ctx.config.ready_check_timeout;
@@ -145,7 +145,7 @@ pub struct HeartbeatQuery {
 
 /// Every live worker (beat within the last 30 s).
 #[utoipa::path(get, path = "/internal/worker/heartbeat", tag = "ops", params(HeartbeatQuery),
-    responses((status = 200, body = Heartbeats), (status = 422, body = Problem)))]
+    responses((status = 200, body = Heartbeats, description = "OK"), (status = 422, body = Problem, description = "Invalid input (field errors)")))]
 pub async fn worker_heartbeat(
     state: web::Data<ApiState>,
     query: web::Query<HeartbeatQuery>,
@@ -175,7 +175,7 @@ pub async fn worker_heartbeat(
 }
 
 /// Prometheus text exposition.
-#[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, content_type = "text/plain")))]
+#[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, content_type = "text/plain", description = "OK")))]
 pub async fn metrics(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
     let Some(handle) = &state.metrics else {
         return Err(ApiError::Unavailable(anyhow::anyhow!(
