@@ -72,7 +72,7 @@ async fn main() -> std::process::ExitCode {
             serve(config, shutdown).await
         }
         Command::Migrate => {
-            config.migrate_on_start = true;
+            config.database.migrate_on_start = true;
             let shutdown = startup::init(Service::Api, &config);
             AppContext::build(config, shutdown).await.map(|_| {
                 tracing::info!("migrations applied");
@@ -99,7 +99,7 @@ async fn serve(
     let app = otto::api(ctx)?;
     let ctx = app.context();
     tracing::info!(
-        address = %format!("{}:{}", ctx.config.host, app.port()),
+        address = %format!("{}:{}", ctx.config.http.host, app.port()),
         mode = ?ctx.config.mode(),
         environment = ctx.config.environment.as_str(),
         "otto-api listening"

@@ -103,6 +103,7 @@ pub async fn run(config: &Config, replay: Replay) -> Result<(), Box<dyn std::err
             form.push(("From".to_owned(), "+15551234567".to_owned()));
             form.push(("To".to_owned(), replay.twilio_number.clone()));
             let public = config
+                .http
                 .public_base_url
                 .clone()
                 .unwrap_or_else(|| base.to_owned());

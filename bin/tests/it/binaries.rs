@@ -194,3 +194,32 @@ async fn worker_and_scheduler_stop_gracefully_on_sigterm() -> TestResult {
     }
     Ok(())
 }
+
+/// `SCHEDULE_OVERRIDES` is one setting read the same way by embedded `otto-api` and by
+/// `otto-scheduler`: a bad expression and an unknown name stop both with the same line.
+#[test]
+fn embedded_api_and_scheduler_refuse_bad_schedule_overrides_alike() -> TestResult {
+    let dir = scratch_dir()?;
+    let sqlite = format!("sqlite://{}/otto.db?mode=rwc", dir.display());
+    for (value, expected) in [
+        (
+            "poll-shunya-jobs=soon",
+            "SCHEDULE_OVERRIDES is invalid: schedule 'poll-shunya-jobs': 'soon' is not a cron expression",
+        ),
+        ("nope=5s", "SCHEDULE_OVERRIDES: no schedule named 'nope'"),
+    ] {
+        for binary in [API, SCHEDULER] {
+            let output = clean(binary, &dir)
+                .env("DATABASE_URL", &sqlite)
+                .env("PORT", "0")
+                .env("SCHEDULE_OVERRIDES", value)
+                .stdin(Stdio::null())
+                .output()?;
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(!output.status.success(), "{binary} accepted {value}");
+            assert!(stderr.contains(expected), "{binary} with {value}: {stderr}");
+        }
+    }
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}

@@ -82,7 +82,7 @@ impl Application {
         let listener = TcpListener::bind(ctx.config.bind_address())?;
         let port = listener.local_addr()?.port();
         otto_runtime::startup::install_crypto_provider();
-        let origins = OriginPatterns::new(&ctx.config.allowed_origins);
+        let origins = OriginPatterns::new(&ctx.config.http.allowed_origins);
         let verifier = Arc::new(
             TokenVerifier::new(&ctx.config.auth, origins.clone())
                 .map_err(|e| StartError::Config(e.to_string()))?,
@@ -97,7 +97,7 @@ impl Application {
             rate_limiter: Arc::new(RateLimiter::new(
                 ctx.redis
                     .clone()
-                    .map(|pool| (pool, ctx.config.redis_prefix.clone())),
+                    .map(|pool| (pool, ctx.config.redis.prefix.clone())),
             )),
             hub: Arc::new(Hub::new(
                 ctx.config.realtime.buffer_size,
@@ -109,7 +109,7 @@ impl Application {
             .hub
             .clone()
             .spawn_router(ctx.bus.clone(), ctx.shutdown.clone());
-        let max_body = ctx.config.max_body_bytes;
+        let max_body = ctx.config.http.max_body_bytes;
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(web::Data::new(state.clone()))
@@ -133,8 +133,8 @@ impl Application {
         })
         .listen(listener)?
         .disable_signals()
-        .shutdown_timeout(ctx.config.shutdown_grace.as_secs());
-        if let Some(workers) = ctx.config.http_workers {
+        .shutdown_timeout(ctx.config.http.shutdown_grace.as_secs());
+        if let Some(workers) = ctx.config.http.workers {
             server = server.workers(workers);
         }
         let server = server.run();

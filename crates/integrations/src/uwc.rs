@@ -8,6 +8,7 @@
 use std::time::{Duration, Instant};
 
 use hmac::{Hmac, KeyInit, Mac};
+use otto_runtime::config::Secret;
 use otto_runtime::jobs::backoff;
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
@@ -32,8 +33,9 @@ pub fn signature(secret: &str, timestamp: &str, body: &[u8]) -> String {
 #[derive(Debug, Clone)]
 pub struct UwcSettings {
     pub base_url: String,
-    pub api_key: String,
-    pub hmac_secret: String,
+    /// Redacted in `Debug` (the type's), like every secret.
+    pub api_key: Secret,
+    pub hmac_secret: Secret,
     pub timeout: Duration,
     pub max_retries: u32,
     pub retry_base: Duration,
@@ -175,16 +177,15 @@ pub struct UwcClient {
 impl UwcSettings {
     /// The settings of `config`, or `None` while UWC is not configured.
     pub fn from_config(config: &otto_runtime::Config) -> Option<Self> {
-        let uwc = &config.uwc;
+        let uwc = &config.integrations.uwc;
         Some(Self {
             base_url: uwc.base_url.clone()?,
-            api_key: uwc.api_key.as_ref()?.expose().to_owned(),
+            api_key: uwc.api_key.clone()?,
             hmac_secret: config
                 .webhooks
                 .uwc_hmac
-                .as_ref()
-                .map(|s| s.expose().to_owned())
-                .unwrap_or_default(),
+                .clone()
+                .unwrap_or_else(|| Secret::new("")),
             timeout: uwc.timeout,
             max_retries: uwc.max_retries,
             retry_base: uwc.retry_base,
@@ -375,11 +376,11 @@ impl UwcClient {
         let mut request = self
             .http
             .request(method, url)
-            .bearer_auth(&self.settings.api_key)
+            .bearer_auth(self.settings.api_key.expose())
             .header("X-UWC-Timestamp", &timestamp)
             .header(
                 "X-UWC-Signature",
-                signature(&self.settings.hmac_secret, &timestamp, body),
+                signature(self.settings.hmac_secret.expose(), &timestamp, body),
             );
         if let Some(key) = idempotency_key {
             request = request.header("Idempotency-Key", key);
@@ -405,15 +406,34 @@ mod tests {
     fn client(server: &MockServer, retries: u32) -> Result<UwcClient, UwcError> {
         UwcClient::new(UwcSettings {
             base_url: server.uri(),
-            api_key: "uwc-key".into(),
-            hmac_secret: "uwc-secret".into(),
+            api_key: Secret::new("uwc-key"),
+            hmac_secret: Secret::new("uwc-secret"),
             timeout: Duration::from_secs(2),
             max_retries: retries,
             retry_base: Duration::from_millis(10),
         })
     }
 
-    /// The vector of `../shared/test-vectors/uwc.json` (the callback scheme the client reuses).
+    #[test]
+    fn settings_never_print_their_secrets() -> Result<(), UwcError> {
+        let settings = UwcSettings {
+            base_url: "http://127.0.0.1:9".to_owned(),
+            api_key: Secret::new("the-api-key"),
+            hmac_secret: Secret::new("the-hmac-secret"),
+            timeout: Duration::from_secs(1),
+            max_retries: 0,
+            retry_base: Duration::from_millis(1),
+        };
+        let printed = format!("{settings:?}");
+        assert!(
+            !printed.contains("the-api-key") && !printed.contains("the-hmac-secret"),
+            "{printed}"
+        );
+        Ok(())
+    }
+
+    /// The UWC test vector (`test-vectors/uwc.json` of the shared fixtures; the callback scheme
+    /// the client reuses).
     #[test]
     fn signature_matches_the_published_vector() {
         let body = br#"{"job_id":"job_1","company_id":"org_2xyz","status":"completed"}"#;

@@ -92,52 +92,100 @@ pub enum ConfigError {
     Invalid { name: &'static str, reason: String },
 }
 
+/// Everything Otto reads from the environment, grouped by concern.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub environment: Environment,
+    pub http: HttpConfig,
+    pub database: DatabaseConfig,
+    pub redis: RedisConfig,
+    pub worker: WorkerConfig,
+    pub telemetry: TelemetryConfig,
+    pub auth: AuthConfig,
+    pub rate_limits: RateLimitConfig,
+    pub webhooks: WebhookSecrets,
+    pub realtime: RealtimeConfig,
+    pub integrations: IntegrationsConfig,
+    pub schedule: ScheduleConfig,
+}
+
+/// The HTTP server.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
     pub host: String,
     pub port: u16,
-    pub database_url: Secret,
-    pub db_max_connections: u32,
-    pub redis_url: Option<Secret>,
-    /// Prefix of every Redis key and channel, so several deployments (or tests) share a server.
-    pub redis_prefix: String,
-    /// Connections in the Redis pool (`REDIS_POOL_SIZE`, 32).
-    pub redis_pool_size: usize,
-    pub log_level: String,
-    pub redact_pii: bool,
-    pub otel_endpoint: Option<String>,
-    pub otel_service_name_api: String,
-    pub otel_service_name_worker: String,
+    /// `PUBLIC_BASE_URL`: the URL providers call (Twilio signs it; UWC calls back to it).
     pub public_base_url: Option<String>,
     pub max_body_bytes: usize,
     pub ready_check_timeout: Duration,
-    pub worker_queues: Vec<Queue>,
-    pub worker_concurrency: usize,
-    /// `WORKER_QUEUE_CONCURRENCY` (`asr=2,analysis=8`): slots reserved for one queue each; the
-    /// other queues of `WORKER_QUEUES` share `WORKER_CONCURRENCY` slots.
-    pub worker_queue_concurrency: Vec<(Queue, usize)>,
-    /// `WORKER_LEASE_SECONDS` (300): how long a job may run before another worker may take it
-    /// over (a worker killed mid-job loses its jobs to others after this).
-    pub worker_lease: Duration,
+    /// HTTP worker threads of `otto-api` (default: one per core).
+    pub workers: Option<usize>,
+    /// `ALLOWED_ORIGINS`: browser origins (with `*` wildcards) allowed by CORS and as `azp`.
+    pub allowed_origins: Vec<String>,
+    /// `SHUTDOWN_GRACE_SECONDS` (10): how long requests and jobs may finish after SIGTERM.
     pub shutdown_grace: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    pub url: Secret,
+    pub max_connections: u32,
     /// Apply pending migrations when a process starts (default: only in embedded mode; in
     /// production `otto-api migrate` runs once per release).
     pub migrate_on_start: bool,
-    /// HTTP worker threads of `otto-api` (default: one per core).
-    pub http_workers: Option<usize>,
-    pub auth: AuthConfig,
-    /// `ALLOWED_ORIGINS`: browser origins (with `*` wildcards) allowed by CORS and as `azp`.
-    pub allowed_origins: Vec<String>,
-    pub rate_limits: RateLimitConfig,
-    pub webhooks: WebhookSecrets,
+}
+
+#[derive(Debug, Clone)]
+pub struct RedisConfig {
+    /// `REDIS_URL` (or `UPSTASH_REDIS_URL`); set means distributed mode.
+    pub url: Option<Secret>,
+    /// Prefix of every Redis key and channel, so several deployments (or tests) share a server.
+    pub prefix: String,
+    /// Connections in the Redis pool (`REDIS_POOL_SIZE`, 32).
+    pub pool_size: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    pub queues: Vec<Queue>,
+    pub concurrency: usize,
+    /// `WORKER_QUEUE_CONCURRENCY` (`asr=2,analysis=8`): slots reserved for one queue each; the
+    /// other queues of `WORKER_QUEUES` share `WORKER_CONCURRENCY` slots.
+    pub queue_concurrency: Vec<(Queue, usize)>,
+    /// `WORKER_LEASE_SECONDS` (300): how long a job may run before another worker may take it
+    /// over (a worker killed mid-job loses its jobs to others after this).
+    pub lease: Duration,
     /// Idempotency keys older than this many days are purged (`IDEMPOTENCY_TTL_DAYS`, 90).
     pub idempotency_ttl_days: u32,
-    pub realtime: RealtimeConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct TelemetryConfig {
+    pub log_level: String,
+    pub redact_pii: bool,
+    pub otel_endpoint: Option<String>,
+    pub service_name_api: String,
+    pub service_name_worker: String,
+}
+
+/// Provider clients' settings.
+#[derive(Debug, Clone)]
+pub struct IntegrationsConfig {
     pub uwc: UwcConfig,
-    /// `SCHEDULE_OVERRIDES`: `name=when` pairs (`poll-shunya-jobs=5s`, a cron expression without
-    /// commas, or `off`) replacing a schedule's timing, for tests and local runs.
-    pub schedule_overrides: Vec<(String, String)>,
+}
+
+/// `SCHEDULE_OVERRIDES`: `name=when` pairs replacing a schedule's timing (tests, local runs),
+/// parsed and checked at load; the schedule names are checked when the schedule is built.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScheduleConfig {
+    pub overrides: Vec<ScheduleOverride>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleOverride {
+    pub name: String,
+    /// A six-field cron expression (shorthands expanded), or `None` for `off`.
+    pub cron: Option<String>,
 }
 
 /// WebSocket settings (SPEC section 7).
@@ -290,60 +338,69 @@ impl Config {
         };
         Ok(Self {
             realtime,
-            uwc: UwcConfig::from_lookup(&get)?,
-            schedule_overrides: get("SCHEDULE_OVERRIDES")
-                .unwrap_or_default()
-                .split(',')
-                .filter_map(|pair| pair.split_once('='))
-                .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-                .collect(),
+            integrations: IntegrationsConfig {
+                uwc: UwcConfig::from_lookup(&get)?,
+            },
+            schedule: ScheduleConfig {
+                overrides: parse_schedule_overrides(get("SCHEDULE_OVERRIDES"))?,
+            },
             webhooks,
-            idempotency_ttl_days: parse_or(&get, "IDEMPOTENCY_TTL_DAYS", 90)?,
             rate_limits: RateLimitConfig::from_lookup(&get)?,
             auth,
-            allowed_origins,
-            migrate_on_start: parse_or(&get, "MIGRATE_ON_START", migrate_default)?,
-            http_workers: get("HTTP_WORKERS")
-                .filter(|v| !v.is_empty())
-                .map(|raw| {
-                    raw.parse().map_err(|e| ConfigError::Invalid {
-                        name: "HTTP_WORKERS",
-                        reason: format!("'{raw}': {e}"),
-                    })
-                })
-                .transpose()?,
             environment,
-            host: get("HOST").unwrap_or_else(|| "127.0.0.1".to_owned()),
-            port: parse_or(&get, "PORT", 8000)?,
-            database_url: Secret(database_url.unwrap_or_else(|| DEFAULT_SQLITE_URL.to_owned())),
-            db_max_connections: parse_or(&get, "DB_MAX_CONNECTIONS", 10)?,
-            redis_url: redis_url.map(Secret),
-            redis_prefix: get("REDIS_PREFIX").unwrap_or_else(|| "otto:".to_owned()),
-            redis_pool_size: parse_or(&get, "REDIS_POOL_SIZE", 32)?,
-            log_level: get("LOG_LEVEL").unwrap_or_else(|| "info".to_owned()),
-            redact_pii: parse_or(&get, "OBS_REDACT_PII", true)?,
-            otel_endpoint: get("OTEL_EXPORTER_OTLP_ENDPOINT").filter(|v| !v.is_empty()),
-            otel_service_name_api: get("OTEL_SERVICE_NAME_API")
-                .unwrap_or_else(|| "otto-api".to_owned()),
-            otel_service_name_worker: get("OTEL_SERVICE_NAME_WORKER")
-                .unwrap_or_else(|| "otto-worker".to_owned()),
-            public_base_url: get("PUBLIC_BASE_URL").filter(|v| !v.is_empty()),
-            max_body_bytes: parse_or(&get, "MAX_BODY_BYTES", 1024 * 1024)?,
-            ready_check_timeout: Duration::from_millis(parse_or(
-                &get,
-                "READY_CHECK_TIMEOUT_MS",
-                1000,
-            )?),
-            worker_queues: parse_queues(get("WORKER_QUEUES"))?,
-            worker_queue_concurrency: parse_queue_concurrency(get("WORKER_QUEUE_CONCURRENCY"))?,
-            worker_concurrency: parse_or(&get, "WORKER_CONCURRENCY", 4)?,
-            worker_lease: Duration::from_secs(parse_or(&get, "WORKER_LEASE_SECONDS", 300)?),
-            shutdown_grace: Duration::from_secs(parse_or(&get, "SHUTDOWN_GRACE_SECONDS", 10)?),
+            http: HttpConfig {
+                host: get("HOST").unwrap_or_else(|| "127.0.0.1".to_owned()),
+                port: parse_or(&get, "PORT", 8000)?,
+                public_base_url: get("PUBLIC_BASE_URL").filter(|v| !v.is_empty()),
+                max_body_bytes: parse_or(&get, "MAX_BODY_BYTES", 1024 * 1024)?,
+                ready_check_timeout: Duration::from_millis(parse_or(
+                    &get,
+                    "READY_CHECK_TIMEOUT_MS",
+                    1000,
+                )?),
+                workers: get("HTTP_WORKERS")
+                    .filter(|v| !v.is_empty())
+                    .map(|raw| {
+                        raw.parse().map_err(|e| ConfigError::Invalid {
+                            name: "HTTP_WORKERS",
+                            reason: format!("'{raw}': {e}"),
+                        })
+                    })
+                    .transpose()?,
+                allowed_origins,
+                shutdown_grace: Duration::from_secs(parse_or(&get, "SHUTDOWN_GRACE_SECONDS", 10)?),
+            },
+            database: DatabaseConfig {
+                url: Secret(database_url.unwrap_or_else(|| DEFAULT_SQLITE_URL.to_owned())),
+                max_connections: parse_or(&get, "DB_MAX_CONNECTIONS", 10)?,
+                migrate_on_start: flag_or(&get, "MIGRATE_ON_START", migrate_default)?,
+            },
+            redis: RedisConfig {
+                url: redis_url.map(Secret),
+                prefix: get("REDIS_PREFIX").unwrap_or_else(|| "otto:".to_owned()),
+                pool_size: parse_or(&get, "REDIS_POOL_SIZE", 32)?,
+            },
+            worker: WorkerConfig {
+                queues: parse_queues(get("WORKER_QUEUES"))?,
+                queue_concurrency: parse_queue_concurrency(get("WORKER_QUEUE_CONCURRENCY"))?,
+                concurrency: parse_or(&get, "WORKER_CONCURRENCY", 4)?,
+                lease: Duration::from_secs(parse_or(&get, "WORKER_LEASE_SECONDS", 300)?),
+                idempotency_ttl_days: parse_or(&get, "IDEMPOTENCY_TTL_DAYS", 90)?,
+            },
+            telemetry: TelemetryConfig {
+                log_level: get("LOG_LEVEL").unwrap_or_else(|| "info".to_owned()),
+                redact_pii: flag_or(&get, "OBS_REDACT_PII", true)?,
+                otel_endpoint: get("OTEL_EXPORTER_OTLP_ENDPOINT").filter(|v| !v.is_empty()),
+                service_name_api: get("OTEL_SERVICE_NAME_API")
+                    .unwrap_or_else(|| "otto-api".to_owned()),
+                service_name_worker: get("OTEL_SERVICE_NAME_WORKER")
+                    .unwrap_or_else(|| "otto-worker".to_owned()),
+            },
         })
     }
 
     pub fn mode(&self) -> Mode {
-        if self.redis_url.is_some() {
+        if self.redis.url.is_some() {
             Mode::Distributed
         } else {
             Mode::Embedded
@@ -351,7 +408,7 @@ impl Config {
     }
 
     pub fn bind_address(&self) -> String {
-        format!("{}:{}", self.host, self.port)
+        format!("{}:{}", self.http.host, self.http.port)
     }
 }
 
@@ -369,6 +426,78 @@ where
             name,
             reason: format!("'{raw}': {e}"),
         }),
+    }
+}
+
+/// The one boolean grammar of every flag: `1|true|yes|on` and `0|false|no|off`, any case.
+pub(crate) fn parse_flag(raw: &str) -> Option<bool> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+/// The flag `name`, or `default` when unset.
+pub(crate) fn flag_or(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: bool,
+) -> Result<bool, ConfigError> {
+    match get(name).filter(|v| !v.is_empty()) {
+        None => Ok(default),
+        Some(raw) => parse_flag(&raw).ok_or_else(|| ConfigError::Invalid {
+            name,
+            reason: format!("'{raw}' is not one of 1, true, yes, on, 0, false, no, off"),
+        }),
+    }
+}
+
+/// `name=when,...`: `when` is a six-field cron expression without commas, a shorthand (`5s`,
+/// `2m`, `1h`: every so many seconds, minutes or hours) or `off`.
+fn parse_schedule_overrides(raw: Option<String>) -> Result<Vec<ScheduleOverride>, ConfigError> {
+    let invalid = |reason: String| ConfigError::Invalid {
+        name: "SCHEDULE_OVERRIDES",
+        reason,
+    };
+    raw.unwrap_or_default()
+        .split(',')
+        .filter(|pair| !pair.trim().is_empty())
+        .map(|pair| {
+            let (name, when) = pair
+                .split_once('=')
+                .ok_or_else(|| invalid(format!("'{pair}' is not name=when")))?;
+            let (name, when) = (name.trim(), when.trim());
+            let cron = match when {
+                "off" => None,
+                _ => {
+                    let expression = shorthand(when).unwrap_or_else(|| when.to_owned());
+                    <cron::Schedule as std::str::FromStr>::from_str(&expression).map_err(|e| {
+                        invalid(format!(
+                            "schedule '{name}': '{when}' is not a cron expression: {e}"
+                        ))
+                    })?;
+                    Some(expression)
+                }
+            };
+            Ok(ScheduleOverride {
+                name: name.to_owned(),
+                cron,
+            })
+        })
+        .collect()
+}
+
+/// `5s` -> `*/5 * * * * *`, `2m` -> `0 */2 * * * *`, `1h` -> `0 0 */1 * * *`.
+fn shorthand(raw: &str) -> Option<String> {
+    let split = raw.find(|c: char| !c.is_ascii_digit())?;
+    let (count, unit) = raw.split_at(split);
+    let count: u32 = count.parse().ok().filter(|n| *n > 0)?;
+    match unit {
+        "s" => Some(format!("*/{count} * * * * *")),
+        "m" => Some(format!("0 */{count} * * * *")),
+        "h" => Some(format!("0 0 */{count} * * *")),
+        _ => None,
     }
 }
 
@@ -465,7 +594,7 @@ mod tests {
     fn queue_concurrency_is_parsed_and_checked() -> Result<(), ConfigError> {
         let config = Config::from_map(&vars(&[("WORKER_QUEUE_CONCURRENCY", "asr=2, analysis=8")]))?;
         assert_eq!(
-            config.worker_queue_concurrency,
+            config.worker.queue_concurrency,
             vec![(Queue::Asr, 2), (Queue::Analysis, 8)]
         );
         for bad in ["asr", "nope=2", "asr=0", "asr=x"] {
@@ -481,9 +610,9 @@ mod tests {
     fn nothing_configured_means_embedded_sqlite_on_8000() -> Result<(), ConfigError> {
         let config = Config::from_map(&HashMap::new())?;
         assert_eq!(config.mode(), Mode::Embedded);
-        assert_eq!(config.database_url.expose(), DEFAULT_SQLITE_URL);
+        assert_eq!(config.database.url.expose(), DEFAULT_SQLITE_URL);
         assert_eq!(config.bind_address(), "127.0.0.1:8000");
-        assert_eq!(config.worker_queues.len(), 7);
+        assert_eq!(config.worker.queues.len(), 7);
         Ok(())
     }
 
@@ -541,6 +670,73 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn every_flag_shares_one_grammar() -> Result<(), ConfigError> {
+        for (raw, expected) in [
+            ("1", true),
+            ("Yes", true),
+            ("on", true),
+            ("0", false),
+            ("FALSE", false),
+            ("off", false),
+        ] {
+            let config = Config::from_map(&vars(&[
+                ("MIGRATE_ON_START", raw),
+                ("OBS_REDACT_PII", raw),
+                ("ENABLE_UWC_ASR", raw),
+            ]))?;
+            assert_eq!(
+                (
+                    config.database.migrate_on_start,
+                    config.telemetry.redact_pii,
+                    config.integrations.uwc.features.asr
+                ),
+                (expected, expected, expected),
+                "{raw}"
+            );
+        }
+        for name in ["MIGRATE_ON_START", "OBS_REDACT_PII", "ENABLE_UWC_ASR"] {
+            assert!(
+                Config::from_map(&vars(&[(name, "maybe")])).is_err(),
+                "{name}"
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn schedule_overrides_are_parsed_at_load() -> Result<(), ConfigError> {
+        let config = Config::from_map(&vars(&[(
+            "SCHEDULE_OVERRIDES",
+            "poll-shunya-jobs=2s, cleanup-old-tasks=0 */5 * * * *, generate-daily-reports=off",
+        )]))?;
+        let expected = |name: &str, cron: Option<&str>| ScheduleOverride {
+            name: name.to_owned(),
+            cron: cron.map(str::to_owned),
+        };
+        assert_eq!(
+            config.schedule.overrides,
+            [
+                expected("poll-shunya-jobs", Some("*/2 * * * * *")),
+                expected("cleanup-old-tasks", Some("0 */5 * * * *")),
+                expected("generate-daily-reports", None),
+            ]
+        );
+        for bad in ["poll-shunya-jobs=soon", "poll-shunya-jobs", "x=0 0"] {
+            assert!(
+                matches!(
+                    Config::from_map(&vars(&[("SCHEDULE_OVERRIDES", bad)])),
+                    Err(ConfigError::Invalid {
+                        name: "SCHEDULE_OVERRIDES",
+                        ..
+                    })
+                ),
+                "{bad}"
+            );
+        }
+        Ok(())
     }
 
     #[test]

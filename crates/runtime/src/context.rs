@@ -53,10 +53,10 @@ impl AppContext {
     /// # Errors
     /// When the database cannot be reached or migrated, or `REDIS_URL` is malformed.
     pub async fn build(config: Config, shutdown: CancellationToken) -> Result<Self, StartError> {
-        let mut settings = DbSettings::new(config.database_url.expose());
-        settings.max_connections = config.db_max_connections;
+        let mut settings = DbSettings::new(config.database.url.expose());
+        settings.max_connections = config.database.max_connections;
         let db = otto_db::connect(&settings).await?;
-        if config.migrate_on_start {
+        if config.database.migrate_on_start {
             otto_db::migrate(&db).await?;
         }
         let (redis, bus, queue): (Option<Pool>, Arc<dyn EventBus>, Arc<dyn JobQueue>) = match config
@@ -69,14 +69,15 @@ impl AppContext {
             ),
             Mode::Distributed => {
                 let url = config
-                    .redis_url
+                    .redis
+                    .url
                     .as_ref()
                     .map(|s| s.expose().to_owned())
                     .unwrap_or_default();
-                let pool = redis_pool::build(&url, config.redis_pool_size)?;
+                let pool = redis_pool::build(&url, config.redis.pool_size)?;
                 let bus =
-                    RedisBus::start(&url, pool.clone(), &config.redis_prefix, shutdown.clone())?;
-                let queue = RedisJobQueue::new(pool.clone(), config.redis_prefix.clone());
+                    RedisBus::start(&url, pool.clone(), &config.redis.prefix, shutdown.clone())?;
+                let queue = RedisJobQueue::new(pool.clone(), config.redis.prefix.clone());
                 (Some(pool), Arc::new(bus), Arc::new(queue))
             }
         };

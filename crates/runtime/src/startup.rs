@@ -22,17 +22,23 @@ pub fn config_or_exit() -> Config {
 pub fn init(service: Service, config: &Config) -> CancellationToken {
     install_crypto_provider();
     let otlp = config
+        .telemetry
         .otel_endpoint
         .as_ref()
         .map(|endpoint| telemetry::OtlpSettings {
             endpoint: endpoint.clone(),
             service_name: match service {
-                Service::Api => config.otel_service_name_api.clone(),
-                Service::Worker => config.otel_service_name_worker.clone(),
-                Service::Scheduler => format!("{}-scheduler", config.otel_service_name_worker),
+                Service::Api => config.telemetry.service_name_api.clone(),
+                Service::Worker => config.telemetry.service_name_worker.clone(),
+                Service::Scheduler => format!("{}-scheduler", config.telemetry.service_name_worker),
             },
         });
-    telemetry::init(service, &config.log_level, config.redact_pii, otlp);
+    telemetry::init(
+        service,
+        &config.telemetry.log_level,
+        config.telemetry.redact_pii,
+        otlp,
+    );
     let token = CancellationToken::new();
     tokio::spawn(crate::shutdown::cancel_on_signal(token.clone()));
     token

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::ConfigError;
-use crate::config::Secret;
+use crate::config::{Secret, flag_or};
 
 #[derive(Debug, Clone)]
 pub struct UwcConfig {
@@ -35,15 +35,7 @@ pub struct UwcFeatures {
 
 impl UwcConfig {
     pub(crate) fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let flag = |name: &'static str| -> Result<bool, ConfigError> {
-            match get(name).filter(|v| !v.is_empty()) {
-                None => Ok(true),
-                Some(raw) => parse_flag(&raw).ok_or_else(|| ConfigError::Invalid {
-                    name,
-                    reason: format!("'{raw}' is not true or false"),
-                }),
-            }
-        };
+        let flag = |name: &'static str| flag_or(get, name, true);
         let number = |name: &'static str, default: u64| -> Result<u64, ConfigError> {
             match get(name).filter(|v| !v.is_empty()) {
                 None => Ok(default),
@@ -96,14 +88,6 @@ impl UwcConfig {
             training: on && self.features.training,
             followups: on && self.features.followups,
         }
-    }
-}
-
-fn parse_flag(raw: &str) -> Option<bool> {
-    match raw.trim().to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Some(true),
-        "0" | "false" | "no" | "off" => Some(false),
-        _ => None,
     }
 }
 

@@ -44,7 +44,7 @@ impl Scheduler {
         let leader = ctx.redis.clone().map(|pool| {
             LeaderLock::new(
                 pool,
-                format!("{}scheduler:leader", ctx.config.redis_prefix),
+                format!("{}scheduler:leader", ctx.config.redis.prefix),
                 LEADER_TTL,
             )
         });

@@ -8,6 +8,7 @@ use otto_domain::jobs::{
     PollShunyaJobs, ProcessPendingTranscriptions, PurgeHeartbeats, PurgeIdempotencyKeys,
     PurgeOutbox, PurgeScheduleRuns, Queue, SlotPayload,
 };
+use otto_runtime::config::ScheduleOverride;
 
 /// A job fired at every time its cron expression matches; each such time is a slot.
 #[derive(Debug, Clone)]
@@ -134,46 +135,31 @@ pub fn standard_schedule() -> Result<Vec<Schedule>, String> {
 /// # Errors
 /// See [`with_overrides`].
 pub fn configured_schedule(config: &otto_runtime::Config) -> Result<Vec<Schedule>, String> {
-    with_overrides(standard_schedule()?, &config.schedule_overrides)
+    with_overrides(standard_schedule()?, &config.schedule.overrides)
 }
 
-/// `schedules` with the expressions of `overrides`: `name` = a cron expression without commas,
-/// a shorthand (`5s`, `2m`, `1h`: every so many seconds, minutes or hours), or `off`.
+/// `schedules` with `overrides` applied (parsed and checked when the configuration was loaded):
+/// a new cron expression, or removal for `off`.
 ///
 /// # Errors
-/// An unknown schedule name or an unreadable expression, as one line for the operator.
+/// An override naming no schedule, as one line for the operator.
 pub fn with_overrides(
     mut schedules: Vec<Schedule>,
-    overrides: &[(String, String)],
+    overrides: &[ScheduleOverride],
 ) -> Result<Vec<Schedule>, String> {
-    for (name, value) in overrides {
+    for ScheduleOverride { name, cron } in overrides {
         let Some(index) = schedules.iter().position(|s| s.name == name) else {
             return Err(format!("SCHEDULE_OVERRIDES: no schedule named '{name}'"));
         };
-        if value == "off" {
+        let Some(expression) = cron else {
             schedules.remove(index);
             continue;
-        }
-        let expression = shorthand(value).unwrap_or_else(|| value.clone());
+        };
         let current = &schedules[index];
-        schedules[index] =
-            Schedule::new(current.name, &expression, current.job_name, current.queue)
-                .map_err(|e| format!("SCHEDULE_OVERRIDES: {e}"))?;
+        schedules[index] = Schedule::new(current.name, expression, current.job_name, current.queue)
+            .map_err(|e| format!("SCHEDULE_OVERRIDES: {e}"))?;
     }
     Ok(schedules)
-}
-
-/// `5s` -> `*/5 * * * * *`, `2m` -> `0 */2 * * * *`, `1h` -> `0 0 */1 * * *`.
-fn shorthand(raw: &str) -> Option<String> {
-    let split = raw.find(|c: char| !c.is_ascii_digit())?;
-    let (count, unit) = raw.split_at(split);
-    let count: u32 = count.parse().ok().filter(|n| *n > 0)?;
-    match unit {
-        "s" => Some(format!("*/{count} * * * * *")),
-        "m" => Some(format!("0 */{count} * * * *")),
-        "h" => Some(format!("0 0 */{count} * * *")),
-        _ => None,
-    }
 }
 
 #[cfg(test)]
@@ -215,10 +201,14 @@ mod tests {
 
     #[test]
     fn overrides_change_or_remove_a_schedule_and_refuse_unknown_names() -> Result<(), String> {
+        let set = |name: &str, cron: Option<&str>| ScheduleOverride {
+            name: name.to_owned(),
+            cron: cron.map(str::to_owned),
+        };
         let overrides = [
-            ("poll-shunya-jobs".to_owned(), "2s".to_owned()),
-            ("cleanup-old-tasks".to_owned(), "0 */5 * * * *".to_owned()),
-            ("generate-daily-reports".to_owned(), "off".to_owned()),
+            set("poll-shunya-jobs", Some("*/2 * * * * *")),
+            set("cleanup-old-tasks", Some("0 */5 * * * *")),
+            set("generate-daily-reports", None),
         ];
         let schedules = with_overrides(standard_schedule()?, &overrides)?;
         let poll = schedules
@@ -229,11 +219,7 @@ mod tests {
         let now = at(2, 30, 15).map_err(str::to_owned)?;
         assert_eq!(poll.slot(now), at(2, 30, 14).ok());
         assert!(!schedules.iter().any(|s| s.name == "generate-daily-reports"));
-        let standard = || standard_schedule();
-        assert!(with_overrides(standard()?, &[("nope".into(), "1s".into())]).is_err());
-        assert!(
-            with_overrides(standard()?, &[("poll-shunya-jobs".into(), "soon".into())]).is_err()
-        );
+        assert!(with_overrides(standard_schedule()?, &[set("nope", Some("* * * * * *"))]).is_err());
         Ok(())
     }
 }

@@ -31,16 +31,17 @@ pub struct WorkerSettings {
 impl WorkerSettings {
     pub fn from_context(ctx: &AppContext) -> Self {
         Self {
-            queues: ctx.config.worker_queues.clone(),
-            concurrency: ctx.config.worker_concurrency.max(1),
+            queues: ctx.config.worker.queues.clone(),
+            concurrency: ctx.config.worker.concurrency.max(1),
             dedicated: ctx
                 .config
-                .worker_queue_concurrency
+                .worker
+                .queue_concurrency
                 .iter()
-                .filter(|(queue, _)| ctx.config.worker_queues.contains(queue))
+                .filter(|(queue, _)| ctx.config.worker.queues.contains(queue))
                 .copied()
                 .collect(),
-            lease: ctx.config.worker_lease,
+            lease: ctx.config.worker.lease,
             idle_poll: Duration::from_millis(500),
             retry_base: Duration::from_secs(2),
         }
@@ -177,7 +178,7 @@ impl Slot {
 
     async fn process(&self, job: LeasedJob) {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
-        let grace = self.ctx.config.shutdown_grace;
+        let grace = self.ctx.config.http.shutdown_grace;
         let shutdown = self.ctx.shutdown.clone();
         let deadline = async move {
             shutdown.cancelled().await;

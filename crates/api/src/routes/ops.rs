@@ -69,7 +69,7 @@ pub struct Readiness {
     (status = 200, body = Readiness, description = "OK"), (status = 503, body = Readiness, description = "Not ready")))]
 pub async fn ready(state: web::Data<ApiState>) -> HttpResponse {
     let started = Instant::now();
-    let limit = state.ctx.config.ready_check_timeout;
+    let limit = state.ctx.config.http.ready_check_timeout;
     let redis = async {
         match &state.ctx.redis {
             Some(pool) => Some(within(limit, otto_runtime::redis_pool::ping(pool)).await),

@@ -115,7 +115,7 @@ fn verify(state: &ApiState, req: &HttpRequest, pairs: &[(String, String)]) -> Re
         .twilio_auth_token
         .as_ref()
         .ok_or_else(|| super::refused(signature::SignatureError::NotConfigured))?;
-    let base = match &state.ctx.config.public_base_url {
+    let base = match &state.ctx.config.http.public_base_url {
         Some(base) => base.trim_end_matches('/').to_owned(),
         None => {
             let info = req.connection_info();

@@ -91,7 +91,7 @@ impl Perform for PurgeIdempotencyKeys {
     type State = ();
 
     async fn perform(self, _: &(), ctx: &AppContext) -> Result<(), JobError> {
-        let cutoff = Utc::now() - Duration::days(i64::from(ctx.config.idempotency_ttl_days));
+        let cutoff = Utc::now() - Duration::days(i64::from(ctx.config.worker.idempotency_ttl_days));
         let purged = idempotency::purge_before(&ctx.db, cutoff).await?;
         metrics::counter!("webhook_idempotency_purged_total").increment(purged);
         tracing::info!(purged, "purged expired webhook idempotency keys");

@@ -41,8 +41,9 @@ impl Pipeline {
                 .ok()
                 .map(Arc::new)
         });
-        let features = config.uwc.enabled();
+        let features = config.integrations.uwc.enabled();
         let callback_url = config
+            .http
             .public_base_url
             .as_ref()
             .map(|base| format!("{}/webhooks/uwc/asr/complete", base.trim_end_matches('/')));
@@ -50,7 +51,7 @@ impl Pipeline {
             uwc,
             features,
             callback_url,
-            poll_delay: chrono::Duration::from_std(config.uwc.poll_delay)
+            poll_delay: chrono::Duration::from_std(config.integrations.uwc.poll_delay)
                 .unwrap_or(chrono::Duration::seconds(30)),
         }
     }
