@@ -100,7 +100,7 @@ async fn a_job_of_a_sigkilled_worker_completes_once_on_another() -> TestResult {
     .await?;
     let job = TranscribeCall {
         tenant_id: TenantId::try_from(tenant)?,
-        call_id,
+        call_id: call_id.into(),
         trace_id: TraceId::generate(),
     };
     ctx.queue.push(job.to_job()?).await?;

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use otto_db::TenantTxn;
 use otto_db::entities::{call, lead};
 use otto_domain::catalog::{TELEPHONY_CALL_COMPLETED, TELEPHONY_CALL_STATUS};
-use otto_domain::{EventEnvelope, PhoneE164, TenantId, TraceId};
+use otto_domain::{CallId, EventEnvelope, LeadId, PhoneE164, TenantId, TraceId};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait};
 use serde_json::{Value, json};
@@ -21,7 +21,7 @@ pub async fn lead_by_phone(
     phone: &PhoneE164,
     name: Option<&str>,
     source: &str,
-) -> Result<Uuid, DbErr> {
+) -> Result<LeadId, DbErr> {
     let now = Utc::now();
     let row = lead::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -44,7 +44,7 @@ pub async fn lead_by_phone(
         .on_conflict(conflict)
         .exec_with_returning(utx.conn())
         .await?;
-    Ok(lead.id)
+    Ok(LeadId::from(lead.id))
 }
 
 /// What a provider tells about a call; `None` fields keep the stored value.
@@ -52,7 +52,7 @@ pub async fn lead_by_phone(
 pub struct CallFacts {
     pub provider: &'static str,
     pub provider_call_id: String,
-    pub lead_id: Option<Uuid>,
+    pub lead_id: Option<LeadId>,
     pub direction: Option<String>,
     pub answered: Option<bool>,
     pub duration_seconds: Option<i32>,
@@ -70,7 +70,7 @@ pub async fn upsert_call(utx: &TenantTxn, facts: CallFacts) -> Result<call::Mode
     let row = call::ActiveModel {
         id: Set(Uuid::now_v7()),
         company_id: Set(utx.tenant().to_string()),
-        lead_id: Set(facts.lead_id),
+        lead_id: Set(facts.lead_id.map(Uuid::from)),
         provider: Set(facts.provider.to_owned()),
         provider_call_id: Set(facts.provider_call_id.clone()),
         direction: Set(facts.direction),
@@ -129,10 +129,10 @@ pub fn call_status_event(utx: &TenantTxn, call: &call::Model) -> EventEnvelope {
 pub async fn load_call<C: ConnectionTrait>(
     conn: &C,
     tenant: &TenantId,
-    call_id: Uuid,
+    call_id: CallId,
 ) -> Result<Option<call::Model>, DbErr> {
     otto_db::TenantScope::new(conn, tenant.clone())
-        .find_by_id::<call::Entity, _>(call_id)
+        .find_by_id::<call::Entity, _>(Uuid::from(call_id))
         .await
 }
 

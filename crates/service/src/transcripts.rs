@@ -66,7 +66,7 @@ pub async fn store_transcript(
     ));
     utx.enqueue(&AnalyseCall {
         tenant_id: utx.tenant().clone(),
-        call_id: call.id,
+        call_id: call.id.into(),
         trace_id: utx.trace().clone(),
     })?;
     utx.after_commit(move || count_asr_minutes(seconds / 60.0));

@@ -8,7 +8,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use otto_db::entities::lead;
 use otto_db::{TenantScope, TenantTxn};
 use otto_domain::catalog::LEAD_UPDATED;
-use otto_domain::{PhoneE164, Role};
+use otto_domain::{LeadId, PhoneE164, Role};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, ExprTrait, QueryFilter, QueryOrder,
@@ -179,11 +179,11 @@ pub async fn create_lead(
 pub async fn get_lead(
     state: web::Data<ApiState>,
     caller: Authorized<AnyRole>,
-    id: web::Path<Uuid>,
+    id: web::Path<LeadId>,
 ) -> Result<HttpResponse, ApiError> {
     let utx = begin(&state, &caller).await?;
     let row = visible(&utx.scope(), &caller)
-        .filter(lead::Column::Id.eq(*id))
+        .filter(lead::Column::Id.eq(Uuid::from(*id)))
         .one(utx.conn())
         .await?
         .ok_or(ApiError::NotFound)?;
@@ -201,7 +201,7 @@ pub async fn patch_lead(
     state: web::Data<ApiState>,
     caller: Authorized<AnyRole>,
     req: HttpRequest,
-    id: web::Path<Uuid>,
+    id: web::Path<LeadId>,
     body: web::Json<LeadFields>,
 ) -> Result<HttpResponse, ApiError> {
     let expected = if_match_version(&req)?;
@@ -217,7 +217,7 @@ pub async fn patch_lead(
     // If-Match, exactly one matches.
     let mut update = scope
         .update_many::<lead::Entity>()
-        .filter(lead::Column::Id.eq(*id))
+        .filter(lead::Column::Id.eq(Uuid::from(*id)))
         .filter(lead::Column::Version.eq(expected))
         .col_expr(
             lead::Column::Version,
@@ -232,7 +232,7 @@ pub async fn patch_lead(
     }
     let changed = update.exec(utx.conn()).await?.rows_affected;
     let current = visible(&scope, &caller)
-        .filter(lead::Column::Id.eq(*id))
+        .filter(lead::Column::Id.eq(Uuid::from(*id)))
         .one(utx.conn())
         .await?;
     let Some(current) = current else {
@@ -253,10 +253,14 @@ pub async fn patch_lead(
 pub async fn delete_lead(
     state: web::Data<ApiState>,
     caller: Authorized<Staff>,
-    id: web::Path<Uuid>,
+    id: web::Path<LeadId>,
 ) -> Result<HttpResponse, ApiError> {
     let utx = begin(&state, &caller).await?;
-    let Some(row) = utx.scope().find_by_id::<lead::Entity, _>(*id).await? else {
+    let Some(row) = utx
+        .scope()
+        .find_by_id::<lead::Entity, _>(Uuid::from(*id))
+        .await?
+    else {
         return Err(ApiError::NotFound);
     };
     utx.scope()

@@ -128,7 +128,7 @@ impl Effects for CallRailCall {
         }
         ctx.emit(envelope);
         if recording.is_some() && self.event != "pre-call" {
-            super::enqueue_transcription(ctx, call.id)?;
+            super::enqueue_transcription(ctx, call.id.into())?;
         }
         Ok(())
     }

@@ -12,9 +12,9 @@ mod uwc;
 
 use actix_web::middleware::from_fn;
 use actix_web::{HttpRequest, web};
+use otto_domain::CallId;
 use otto_domain::jobs::TranscribeCall;
 use serde_json::Value;
-use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::rate_limit::public_rate_limit;
@@ -145,7 +145,7 @@ fn text_of(value: Option<&Value>) -> Option<String> {
 
 /// Queues the transcription of a call's recording if and only if the delivery commits (see
 /// `TenantTxn`: inside the transaction with the database queue, right after it with Redis).
-fn enqueue_transcription(ctx: &DeliveryContext<'_>, call_id: Uuid) -> Result<(), ApiError> {
+fn enqueue_transcription(ctx: &DeliveryContext<'_>, call_id: CallId) -> Result<(), ApiError> {
     ctx.utx.enqueue(&TranscribeCall {
         tenant_id: ctx.tenant.clone(),
         call_id,

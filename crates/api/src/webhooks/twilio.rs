@@ -174,7 +174,7 @@ impl Effects for TwilioDelivery {
                 let row = message::ActiveModel {
                     id: Set(Uuid::now_v7()),
                     company_id: Set(ctx.tenant.to_string()),
-                    lead_id: Set(lead_id),
+                    lead_id: Set(lead_id.map(Uuid::from)),
                     direction: Set("inbound".to_owned()),
                     from_number: Set(get("From").unwrap_or_default()),
                     to_number: Set(get("To").unwrap_or_default()),
@@ -219,7 +219,7 @@ impl Effects for TwilioDelivery {
                     },
                 )
                 .await?;
-                super::enqueue_transcription(ctx, call.id)?;
+                super::enqueue_transcription(ctx, call.id.into())?;
                 Ok(())
             }
             Kind::Status => {

@@ -2,10 +2,9 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use super::{JobKind, Queue};
-use crate::{TenantId, TraceId};
+use crate::{CallId, TenantId, TraceId};
 
 /// The payload of every per-call step: the tenant, the call and the trace of the request that
 /// started the pipeline.
@@ -15,7 +14,7 @@ macro_rules! call_step {
         #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
         pub struct $name {
             pub tenant_id: TenantId,
-            pub call_id: Uuid,
+            pub call_id: CallId,
             pub trace_id: TraceId,
         }
 

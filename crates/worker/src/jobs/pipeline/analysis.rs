@@ -47,7 +47,7 @@ impl Perform for AnalyseCall {
         }
         utx.enqueue(&DraftFollowup {
             tenant_id: tenant.clone(),
-            call_id: call.id,
+            call_id: call.id.into(),
             trace_id: job.trace_id.clone(),
         })?;
         utx.commit(ctx).await?;

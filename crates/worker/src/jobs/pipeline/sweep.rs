@@ -48,7 +48,7 @@ impl Perform for ProcessPendingTranscriptions {
                 pending(ctx, untranscribed, |t, c, tr| {
                     TranscribeCall {
                         tenant_id: t,
-                        call_id: c,
+                        call_id: c.into(),
                         trace_id: tr,
                     }
                     .to_job()
@@ -63,7 +63,7 @@ impl Perform for ProcessPendingTranscriptions {
                 pending(ctx, unanalysed, |t, c, tr| {
                     AnalyseCall {
                         tenant_id: t,
-                        call_id: c,
+                        call_id: c.into(),
                         trace_id: tr,
                     }
                     .to_job()
@@ -79,7 +79,7 @@ impl Perform for ProcessPendingTranscriptions {
                 pending(ctx, undrafted, |t, c, tr| {
                     DraftFollowup {
                         tenant_id: t,
-                        call_id: c,
+                        call_id: c.into(),
                         trace_id: tr,
                     }
                     .to_job()
