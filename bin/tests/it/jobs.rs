@@ -405,6 +405,14 @@ async fn counting_worker(
     ),
     Box<dyn std::error::Error>,
 > {
+    let (ctx, db) = counting_context(redis).await?;
+    let (runs, worker) = spawn_counting_worker(&ctx);
+    Ok((ctx, runs, worker, db))
+}
+
+async fn counting_context(
+    redis: &DisposableRedis,
+) -> Result<(AppContext, TestDatabase), Box<dyn std::error::Error>> {
     let db = TestDatabase::sqlite();
     let ctx = AppContext::build(
         config(
@@ -414,6 +422,16 @@ async fn counting_worker(
         CancellationToken::new(),
     )
     .await?;
+    Ok((ctx, db))
+}
+
+/// A worker on the default queue counting the `test.count` jobs it runs.
+fn spawn_counting_worker(
+    ctx: &AppContext,
+) -> (
+    Arc<std::sync::atomic::AtomicUsize>,
+    tokio::task::JoinHandle<()>,
+) {
     let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut registry = Registry::default();
     registry.register("test.count", Counting(runs.clone()));
@@ -426,11 +444,49 @@ async fn counting_worker(
         retry_base: Duration::from_millis(100),
     };
     let worker = tokio::spawn(Worker::new(ctx.clone(), registry, settings).run());
-    Ok((ctx, runs, worker, db))
+    (runs, worker)
 }
 
 fn count_job() -> NewJob {
     NewJob::now(Queue::Default, "test.count", json!({}))
+}
+
+/// apalis-redis 1.0.0 jams a queue for good once 8,000 or more jobs are due at once (a Lua
+/// `unpack` limit, see docs/jobs.md); ours drains 20,000 due in the same instant on one queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_thousand_jobs_due_at_once_on_one_queue_drain_completely() -> TestResult {
+    let redis = DisposableRedis::started().await?;
+    let (ctx, _db) = counting_context(&redis).await?;
+    // Every job is due before any worker looks: 20,000 due at once when it starts.
+    let pushes = (0..20_000).map(|_| {
+        let queue = ctx.queue.clone();
+        async move { queue.push(count_job()).await }
+    });
+    // Sixteen at a time: the pool's connections, not the test, bound the pushes.
+    let pushed: Vec<_> = futures_util::StreamExt::collect(
+        futures_util::StreamExt::buffer_unordered(futures_util::stream::iter(pushes), 16),
+    )
+    .await;
+    let failed: Vec<String> = pushed
+        .into_iter()
+        .filter_map(|result| result.err().map(|e| e.to_string()))
+        .collect();
+    assert_eq!(failed, Vec::<String>::new(), "every push succeeded");
+    let (runs, worker) = spawn_counting_worker(&ctx);
+    let ran = || runs.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        eventually(Duration::from_secs(240), || async { ran() == 20_000 }).await,
+        "ran {} of 20,000",
+        ran()
+    );
+    let lengths = ctx.queue.lengths().await?;
+    assert!(
+        lengths.iter().all(|(_, waiting)| *waiting == 0),
+        "left waiting: {lengths:?}"
+    );
+    ctx.shutdown.cancel();
+    worker.await?;
+    Ok(())
 }
 
 /// apalis users saw workers loop on errors forever after a Redis restart; ours reconnects.

@@ -4,9 +4,9 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Duration, Utc};
 use otto_domain::jobs::{
-    CleanupEphemeralSessions, CleanupOldTasks, GenerateDailyReports, JobKind, NewJob,
-    PollShunyaJobs, ProcessPendingTranscriptions, PurgeHeartbeats, PurgeIdempotencyKeys,
-    PurgeOutbox, PurgeScheduleRuns, Queue, SlotPayload,
+    CleanupEphemeralSessions, CleanupOldTasks, GenerateDailyReports, JobKind, NewJob, PollUwcJobs,
+    ProcessPendingTranscriptions, PurgeHeartbeats, PurgeIdempotencyKeys, PurgeOutbox,
+    PurgeScheduleRuns, Queue, SlotPayload,
 };
 use otto_runtime::config::ScheduleOverride;
 
@@ -79,8 +79,8 @@ pub fn standard_schedule() -> Result<Vec<Schedule>, String> {
         (
             "poll-shunya-jobs",
             "30 * * * * *",
-            PollShunyaJobs::NAME,
-            PollShunyaJobs::QUEUE,
+            PollUwcJobs::NAME,
+            PollUwcJobs::QUEUE,
         ),
         (
             "cleanup-old-tasks",

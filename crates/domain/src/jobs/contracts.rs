@@ -76,7 +76,7 @@ scheduled_job!(
 );
 scheduled_job!(
     /// Asks UWC about every unfinished job whose next poll is due.
-    PollShunyaJobs,
+    PollUwcJobs,
     "shunya.poll",
     Queue::Shunya
 );

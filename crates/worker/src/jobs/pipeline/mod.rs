@@ -14,7 +14,7 @@ mod transcripts;
 use std::sync::Arc;
 
 use otto_domain::jobs::{
-    AnalyseCall, DraftFollowup, PollShunyaJobs, ProcessPendingTranscriptions, TranscribeCall,
+    AnalyseCall, DraftFollowup, PollUwcJobs, ProcessPendingTranscriptions, TranscribeCall,
 };
 use otto_integrations::uwc::{UwcClient, UwcError, UwcSettings};
 use otto_runtime::Config;
@@ -66,7 +66,7 @@ impl Pipeline {
             .add::<TranscribeCall>(self.clone())
             .add::<AnalyseCall>(self.clone())
             .add::<DraftFollowup>(self.clone())
-            .add::<PollShunyaJobs>(self.clone())
+            .add::<PollUwcJobs>(self.clone())
             .add::<ProcessPendingTranscriptions>(self);
     }
 }

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use otto_db::entities::shunya_job;
 use otto_db::{TenantTxn, shunya_jobs};
-use otto_domain::jobs::PollShunyaJobs;
+use otto_domain::jobs::PollUwcJobs;
 use otto_domain::{TenantId, TraceId};
 use otto_integrations::uwc::{AsrOutput, JobStatus, UwcClient};
 use otto_runtime::AppContext;
@@ -22,7 +22,7 @@ const BATCH: u64 = 100;
 const MAX_POLLS: i32 = 40;
 
 #[async_trait]
-impl Perform for PollShunyaJobs {
+impl Perform for PollUwcJobs {
     type State = Pipeline;
 
     async fn perform(self, pipeline: &Pipeline, ctx: &AppContext) -> Result<(), JobError> {
