@@ -1,9 +1,11 @@
 -- The statements one CallRail pre-call delivery runs (see crates/api/src/webhooks), with a fresh
--- call id each time, for pgbench -f. Tenant lookups run before the transaction, as in Otto.
+-- call id each time, for pgbench -f. Tenant lookups run before the transaction, as in Otto; the
+-- transaction acts for the tenant under row-level security (the tenant unit of work).
 \set n random(1, 2000000000)
 SELECT * FROM companies WHERE callrail_company_id = 'CRBENCH' LIMIT 1;
 SELECT * FROM companies WHERE id = 'org_bench' LIMIT 1;
 BEGIN;
+SELECT set_config('app.tenant_id', 'org_bench', true), set_config('role', 'otto_app', true);
 INSERT INTO idempotency_keys (provider, external_id, tenant_id, status, first_processed_at, last_seen_at, attempts)
   VALUES ('callrail', 'pre-call:pg-' || (:n)::text || '-' || (:client_id)::text, 'org_bench', 'processed', now(), now(), 1)
   ON CONFLICT (provider, external_id) DO NOTHING;
