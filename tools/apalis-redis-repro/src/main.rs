@@ -98,7 +98,10 @@ async fn keys_of(
 async fn clean_up(queue: &str) -> Result<(), Failure> {
     let mut conn = connection().await?;
     for key in keys_of(&mut conn, queue).await? {
-        redis::cmd("DEL").arg(&key).query_async::<()>(&mut conn).await?;
+        redis::cmd("DEL")
+            .arg(&key)
+            .query_async::<()>(&mut conn)
+            .await?;
     }
     Ok(())
 }
@@ -170,7 +173,14 @@ async fn max_attempts() -> Result<bool, Failure> {
     let task = TaskBuilder::new(Probe { n: 0 }).max_attempts(2).build();
     backend.push_task(task).await.map_err(|e| e.to_string())?;
     let runs = Arc::new(AtomicUsize::new(0));
-    run_worker(&queue, fail, runs.clone(), usize::MAX, Duration::from_secs(20)).await?;
+    run_worker(
+        &queue,
+        fail,
+        runs.clone(),
+        usize::MAX,
+        Duration::from_secs(20),
+    )
+    .await?;
     let attempts = runs.load(Ordering::SeqCst);
     println!("max-attempts: a job allowed 2 attempts was attempted {attempts} times in 20 s");
     clean_up(&queue).await?;
