@@ -223,3 +223,28 @@ fn embedded_api_and_scheduler_refuse_bad_schedule_overrides_alike() -> TestResul
     std::fs::remove_dir_all(&dir)?;
     Ok(())
 }
+
+/// A `CLERK_JWT_KEY` that is not a PEM public key is a configuration error, named as one (it
+/// was reported as "cannot listen").
+#[test]
+fn a_bad_clerk_key_is_reported_as_configuration() -> TestResult {
+    let dir = scratch_dir()?;
+    let output = clean(API, &dir)
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}/otto.db?mode=rwc", dir.display()),
+        )
+        .env("PORT", "0")
+        .env("CLERK_JWT_KEY", "not a pem key")
+        .stdin(Stdio::null())
+        .output()?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("otto-api: invalid configuration:"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("cannot listen"), "{stderr}");
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
