@@ -6,6 +6,7 @@ mod m20261122_000001_initial_schema;
 pub mod m20261122_000002_row_level_security;
 mod m20261122_000003_lead_list_index;
 mod m20261123_000004_pipeline_guards;
+mod m20261129_000005_call_notes;
 mod tables;
 
 pub struct Migrator;
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_row_level_security::Migration),
             Box::new(m20261122_000003_lead_list_index::Migration),
             Box::new(m20261123_000004_pipeline_guards::Migration),
+            Box::new(m20261129_000005_call_notes::Migration),
         ]
     }
 }

@@ -355,6 +355,7 @@ pub async fn seed_call(
         transcript: Set(seed.transcript),
         analysis: Set(seed.analysis),
         booked: Set(seed.booked),
+        notes: Set(None),
         status: Set("completed".to_owned()),
         started_at: Set(Some(at)),
         created_at: Set(at),

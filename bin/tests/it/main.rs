@@ -27,6 +27,7 @@ mod helpers;
 
 mod auth;
 mod binaries;
+mod calls;
 mod jobs;
 mod leads;
 mod ops;

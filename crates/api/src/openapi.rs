@@ -5,7 +5,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::openapi_extra::UnannotatedRoutes;
 use crate::problem::{FieldError, Problem};
-use crate::routes::{companies, leads, me, ops};
+use crate::routes::{calls, companies, leads, me, ops};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -15,6 +15,7 @@ use crate::routes::{companies, leads, me, ops};
         me::me, me::session,
         companies::get_company, companies::patch_company, companies::lockdown,
         leads::list_leads, leads::create_lead, leads::get_lead, leads::patch_lead, leads::delete_lead,
+        calls::list_calls, calls::get_call, calls::patch_call,
     ),
     components(schemas(Problem, FieldError)),
     modifiers(&BearerAuth, &UnannotatedRoutes),
@@ -23,6 +24,7 @@ use crate::routes::{companies, leads, me, ops};
         (name = "identity", description = "The caller"),
         (name = "companies", description = "The caller's company (tenant)"),
         (name = "leads", description = "Leads of the caller's company"),
+        (name = "calls", description = "Calls with their transcripts, analyses and follow-ups"),
         (name = "webhooks", description = "Provider deliveries (SPEC section 6)"),
         (name = "realtime", description = "WebSockets (SPEC section 7)"),
     )

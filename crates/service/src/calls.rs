@@ -80,6 +80,7 @@ pub async fn upsert_call(utx: &TenantTxn, facts: CallFacts) -> Result<call::Mode
         transcript: Set(None),
         analysis: Set(None),
         booked: Set(false),
+        notes: Set(None),
         status: Set(facts.status),
         started_at: Set(facts.started_at),
         created_at: Set(now),

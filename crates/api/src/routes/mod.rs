@@ -1,3 +1,4 @@
+pub mod calls;
 pub mod companies;
 pub mod leads;
 pub mod me;

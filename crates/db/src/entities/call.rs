@@ -18,6 +18,8 @@ pub struct Model {
     #[sea_orm(column_type = "JsonBinary", nullable)]
     pub analysis: Option<Json>,
     pub booked: bool,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub notes: Option<String>,
     pub status: String,
     pub started_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
