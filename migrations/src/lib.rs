@@ -7,6 +7,7 @@ pub mod m20261122_000002_row_level_security;
 mod m20261122_000003_lead_list_index;
 mod m20261123_000004_pipeline_guards;
 mod m20261129_000005_call_notes;
+mod m20261129_000006_rep_phone;
 mod tables;
 
 pub struct Migrator;
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000003_lead_list_index::Migration),
             Box::new(m20261123_000004_pipeline_guards::Migration),
             Box::new(m20261129_000005_call_notes::Migration),
+            Box::new(m20261129_000006_rep_phone::Migration),
         ]
     }
 }

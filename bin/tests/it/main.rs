@@ -37,5 +37,6 @@ mod rate_limits;
 mod realtime;
 mod scheduled_jobs;
 mod storage;
+mod team;
 mod webhooks;
 mod worker_processes;

@@ -187,6 +187,7 @@ fn routes_config(cfg: &mut web::ServiceConfig) {
     routes::companies::configure(cfg);
     routes::leads::configure(cfg);
     routes::calls::configure(cfg);
+    routes::team::configure(cfg);
     webhooks::configure(cfg);
     realtime::configure(cfg);
     cfg.service(crate::route_list::resource("/v1/me").get(routes::me::me))

@@ -5,7 +5,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::openapi_extra::UnannotatedRoutes;
 use crate::problem::{FieldError, Problem};
-use crate::routes::{calls, companies, leads, me, ops};
+use crate::routes::{calls, companies, leads, me, ops, team};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -16,6 +16,7 @@ use crate::routes::{calls, companies, leads, me, ops};
         companies::get_company, companies::patch_company, companies::lockdown,
         leads::list_leads, leads::create_lead, leads::get_lead, leads::patch_lead, leads::delete_lead,
         calls::list_calls, calls::get_call, calls::patch_call,
+        team::list_users, team::list_reps, team::patch_rep,
     ),
     components(schemas(Problem, FieldError)),
     modifiers(&BearerAuth, &UnannotatedRoutes),
@@ -25,6 +26,7 @@ use crate::routes::{calls, companies, leads, me, ops};
         (name = "companies", description = "The caller's company (tenant)"),
         (name = "leads", description = "Leads of the caller's company"),
         (name = "calls", description = "Calls with their transcripts, analyses and follow-ups"),
+        (name = "team", description = "Users and sales reps of the caller's company"),
         (name = "webhooks", description = "Provider deliveries (SPEC section 6)"),
         (name = "realtime", description = "WebSockets (SPEC section 7)"),
     )

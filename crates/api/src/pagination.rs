@@ -32,6 +32,11 @@ impl PageQuery {
         }
     }
 
+    /// The cursor of lists ordered by a text key (Clerk ids), as given.
+    pub fn cursor_text(&self) -> Option<&str> {
+        self.cursor.as_deref()
+    }
+
     /// The cursor of id-ordered lists.
     ///
     /// # Errors

@@ -7,6 +7,7 @@ pub mod call_views;
 pub mod calls;
 pub mod error;
 pub mod followups;
+pub mod members;
 pub mod transcripts;
 
 pub use error::ServiceError;

@@ -6,7 +6,7 @@ pub mod dev_token;
 pub mod jwt;
 pub mod lockdown;
 mod provisioning;
-pub use provisioning::{provision_company, provision_member, refuse};
+pub use provisioning::refuse;
 pub mod roles;
 
 use std::future::Future;

@@ -4,10 +4,9 @@
 
 use actix_web::HttpRequest;
 use chrono::Utc;
-use otto_db::entities::{audit_log, company, user};
-use otto_domain::{Role, TenantId, UserId};
-use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait};
+use otto_db::entities::audit_log;
+use otto_domain::Role;
+use sea_orm::{ActiveValue::Set, EntityTrait};
 
 use super::AuthUser;
 use crate::error::ApiError;
@@ -33,7 +32,7 @@ pub async fn ensure_known(state: &ApiState, member: &AuthUser) -> Result<(), Api
     // Identity resolution, like a webhook's tenant resolution, runs outside row-level security:
     // a verified token may name a user Otto knows under another company (the user moved), and
     // only the owning role may move their row.
-    provision_member(
+    otto_service::members::provision_member(
         &state.ctx.db,
         &member.tenant_id,
         &member.user_id,
@@ -47,73 +46,6 @@ pub async fn ensure_known(state: &ApiState, member: &AuthUser) -> Result<(), Api
         }
         known.insert(key);
     }
-    Ok(())
-}
-
-/// Creates the tenant's company row (named after its id until Clerk tells its name) if absent.
-///
-/// # Errors
-/// On database failure.
-pub async fn provision_company(
-    conn: &impl ConnectionTrait,
-    tenant: &TenantId,
-) -> Result<(), sea_orm::DbErr> {
-    let now = Utc::now();
-    let new_company = company::ActiveModel {
-        id: Set(tenant.to_string()),
-        name: Set(tenant.to_string()),
-        time_zone: Set("UTC".to_owned()),
-        callrail_company_id: Set(None),
-        lockdown_mode: Set(false),
-        created_at: Set(now),
-        updated_at: Set(now),
-    };
-    company::Entity::insert(new_company)
-        .on_conflict(
-            OnConflict::column(company::Column::Id)
-                .do_nothing()
-                .to_owned(),
-        )
-        .exec_without_returning(conn)
-        .await?;
-    Ok(())
-}
-
-/// Creates the company if absent and the user, or moves an existing user to `tenant` with
-/// `role`: the latest token or Clerk membership is the source of truth for both.
-///
-/// # Errors
-/// On database failure.
-pub async fn provision_member(
-    conn: &impl ConnectionTrait,
-    tenant: &TenantId,
-    user_id: &UserId,
-    role: Role,
-    email: Option<String>,
-) -> Result<(), sea_orm::DbErr> {
-    provision_company(conn, tenant).await?;
-    let now = Utc::now();
-    let new_user = user::ActiveModel {
-        id: Set(user_id.to_string()),
-        company_id: Set(tenant.to_string()),
-        role: Set(role.as_str().to_owned()),
-        email: Set(email),
-        name: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-    };
-    user::Entity::insert(new_user)
-        .on_conflict(
-            OnConflict::column(user::Column::Id)
-                .update_columns([
-                    user::Column::CompanyId,
-                    user::Column::Role,
-                    user::Column::UpdatedAt,
-                ])
-                .to_owned(),
-        )
-        .exec_without_returning(conn)
-        .await?;
     Ok(())
 }
 

@@ -255,19 +255,18 @@ pub async fn delete_lead(
     caller: Authorized<Staff>,
     id: web::Path<LeadId>,
 ) -> Result<HttpResponse, ApiError> {
+    // The DELETE comes first (RETURNING the row for the event): a transaction that reads before
+    // it writes cannot take SQLite's write lock if another writer committed in between.
     let utx = begin(&state, &caller).await?;
-    let Some(row) = utx
+    let deleted = utx
         .scope()
-        .find_by_id::<lead::Entity, _>(Uuid::from(*id))
-        .await?
-    else {
+        .delete_many::<lead::Entity>()
+        .filter(lead::Column::Id.eq(Uuid::from(*id)))
+        .exec_with_returning(utx.conn())
+        .await?;
+    let Some(row) = deleted.into_iter().next() else {
         return Err(ApiError::NotFound);
     };
-    utx.scope()
-        .delete_many::<lead::Entity>()
-        .filter(lead::Column::Id.eq(row.id))
-        .exec(utx.conn())
-        .await?;
     record_change(&utx, &caller, &row, "deleted");
     utx.commit(&state.ctx).await?;
     Ok(HttpResponse::NoContent().finish())

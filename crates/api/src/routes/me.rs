@@ -30,6 +30,7 @@ pub async fn me(
         .scope()
         .select::<sales_rep::Entity>()
         .filter(sales_rep::Column::UserId.eq(caller.user_id.as_str()))
+        .filter(sales_rep::Column::Active.eq(true))
         .one(utx.conn())
         .await?;
     utx.finish_read().await?;

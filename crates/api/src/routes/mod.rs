@@ -3,6 +3,7 @@ pub mod companies;
 pub mod leads;
 pub mod me;
 pub mod ops;
+pub mod team;
 
 use otto_db::TenantTxn;
 use otto_domain::TraceId;

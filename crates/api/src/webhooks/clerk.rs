@@ -118,8 +118,14 @@ impl Effects for ClerkEvent {
                     .and_then(|r| Role::from_clerk(&r))
                     .unwrap_or(Role::Rep);
                 let email = text_of(self.data.pointer("/public_user_data/identifier"));
-                crate::auth::provision_member(ctx.utx.conn(), ctx.tenant, &user_id, role, email)
-                    .await?;
+                otto_service::members::provision_member(
+                    ctx.utx.conn(),
+                    ctx.tenant,
+                    &user_id,
+                    role,
+                    email,
+                )
+                .await?;
                 let event = if self.kind.ends_with("created") {
                     IDENTITY_USER_CREATED
                 } else {

@@ -8,6 +8,7 @@ pub struct Model {
     pub company_id: String,
     pub user_id: String,
     pub display_name: String,
+    pub phone: Option<String>,
     pub active: bool,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

@@ -55,8 +55,10 @@ impl Perform for GenerateDailyReports {
 
 /// Writes `tenant`'s report for `day` and its event; false when it already existed.
 async fn report_for(ctx: &AppContext, tenant: &TenantId, day: NaiveDate) -> Result<bool, JobError> {
+    // Read first, outside the unit of work: one that reads before it writes cannot take SQLite's
+    // write lock if another writer committed in between.
+    let metrics = day_metrics(&ctx.db, tenant, day).await?;
     let utx = TenantTxn::begin(&ctx.db, tenant, TraceId::generate()).await?;
-    let metrics = day_metrics(utx.conn(), tenant, day).await?;
     let now = Utc::now();
     let id = Uuid::now_v7();
     let report_date = day.format("%Y-%m-%d").to_string();

@@ -1,0 +1,200 @@
+//! The team (SPEC section 13): `GET /v1/users` (leadership, csr) with each user's rep id, and
+//! `GET|PATCH /v1/reps` (the rep rows kept in step with the `rep` role by the service layer).
+//! Role changes (`PATCH /v1/users/{id}`) go through Clerk and are not built yet.
+
+use std::collections::HashMap;
+
+use actix_web::web;
+use chrono::SecondsFormat;
+use otto_db::entities::{sales_rep, user};
+use otto_domain::catalog::IDENTITY_USER_UPDATED;
+use otto_domain::{PhoneE164, UserId};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::begin;
+use crate::auth::{AnyRole, Authorized, Leadership, Staff};
+use crate::error::ApiError;
+use crate::pagination::{Page, PageQuery};
+use crate::state::ApiState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(crate::route_list::resource("/v1/users").get(list_users))
+        .service(crate::route_list::resource("/v1/reps").get(list_reps))
+        .service(crate::route_list::resource("/v1/reps/{id}").patch(patch_rep));
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TeamUser {
+    id: String,
+    email: Option<String>,
+    name: Option<String>,
+    role: String,
+    rep_id: Option<Uuid>,
+    created_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Rep {
+    id: Uuid,
+    user_id: String,
+    name: String,
+    phone: Option<String>,
+    active: bool,
+}
+
+impl From<sales_rep::Model> for Rep {
+    fn from(row: sales_rep::Model) -> Self {
+        Self {
+            id: row.id,
+            user_id: row.user_id,
+            name: row.display_name,
+            phone: row.phone,
+            active: row.active,
+        }
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct RepQuery {
+    /// Only active (or only inactive) reps.
+    active: Option<bool>,
+}
+
+/// `PATCH /v1/reps/{id}`: absent fields stay.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RepPatch {
+    name: Option<String>,
+    phone: Option<String>,
+    active: Option<bool>,
+}
+
+#[utoipa::path(get, path = "/v1/users", tag = "team", security(("bearer" = [])), params(PageQuery),
+    responses((status = 200, description = "`{items: [TeamUser], next_cursor}`, ordered by id"),
+        (status = 403, body = crate::problem::Problem, description = "Role not allowed")))]
+pub async fn list_users(
+    state: web::Data<ApiState>,
+    caller: Authorized<Staff>,
+    page: web::Query<PageQuery>,
+) -> Result<web::Json<Page<TeamUser>>, ApiError> {
+    let limit = page.limit()?;
+    let utx = begin(&state, &caller).await?;
+    let mut query = utx
+        .scope()
+        .select::<user::Entity>()
+        .order_by_asc(user::Column::Id)
+        .limit(limit + 1);
+    if let Some(cursor) = page.cursor_text() {
+        query = query.filter(user::Column::Id.gt(cursor));
+    }
+    let users = query.all(utx.conn()).await?;
+    let ids: Vec<String> = users.iter().map(|u| u.id.clone()).collect();
+    let reps: HashMap<String, Uuid> = utx
+        .scope()
+        .select::<sales_rep::Entity>()
+        .filter(sales_rep::Column::UserId.is_in(ids))
+        .filter(sales_rep::Column::Active.eq(true))
+        .all(utx.conn())
+        .await?
+        .into_iter()
+        .map(|rep| (rep.user_id, rep.id))
+        .collect();
+    utx.finish_read().await?;
+    Ok(web::Json(Page::from_rows(
+        users,
+        limit,
+        |row| row.id.clone(),
+        |row| TeamUser {
+            rep_id: reps.get(&row.id).copied(),
+            created_at: row.created_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+            id: row.id,
+            email: row.email,
+            name: row.name,
+            role: row.role,
+        },
+    )))
+}
+
+#[utoipa::path(get, path = "/v1/reps", tag = "team", security(("bearer" = [])), params(RepQuery),
+    responses((status = 200, description = "`{items: [Rep], next_cursor: null}`, by name")))]
+pub async fn list_reps(
+    state: web::Data<ApiState>,
+    caller: Authorized<AnyRole>,
+    query: web::Query<RepQuery>,
+) -> Result<web::Json<Page<Rep>>, ApiError> {
+    let utx = begin(&state, &caller).await?;
+    let mut select = utx
+        .scope()
+        .select::<sales_rep::Entity>()
+        .order_by_asc(sales_rep::Column::DisplayName)
+        .order_by_asc(sales_rep::Column::Id);
+    if let Some(active) = query.active {
+        select = select.filter(sales_rep::Column::Active.eq(active));
+    }
+    let reps = select.all(utx.conn()).await?;
+    utx.finish_read().await?;
+    Ok(web::Json(Page {
+        items: reps.into_iter().map(Rep::from).collect(),
+        next_cursor: None,
+    }))
+}
+
+#[utoipa::path(patch, path = "/v1/reps/{id}", tag = "team", security(("bearer" = [])), request_body = RepPatch,
+    responses((status = 200, body = Rep, description = "The rep as changed"),
+        (status = 403, body = crate::problem::Problem, description = "Role not allowed"),
+        (status = 404, body = crate::problem::Problem, description = "Not found"),
+        (status = 422, body = crate::problem::Problem, description = "Invalid input")))]
+pub async fn patch_rep(
+    state: web::Data<ApiState>,
+    caller: Authorized<Leadership>,
+    id: web::Path<Uuid>,
+    patch: web::Json<RepPatch>,
+) -> Result<web::Json<Rep>, ApiError> {
+    let patch = patch.into_inner();
+    let utx = begin(&state, &caller).await?;
+    let mut update = utx
+        .scope()
+        .update_many::<sales_rep::Entity>()
+        .filter(sales_rep::Column::Id.eq(*id))
+        .col_expr(
+            sales_rep::Column::UpdatedAt,
+            Expr::value(chrono::Utc::now()),
+        );
+    if let Some(name) = patch.name {
+        let name = name.trim().to_owned();
+        if name.is_empty() || name.len() > 200 {
+            return Err(ApiError::validation("name", "must be 1-200 characters"));
+        }
+        update = update.col_expr(sales_rep::Column::DisplayName, Expr::value(name));
+    }
+    if let Some(phone) = patch.phone {
+        let phone = PhoneE164::try_from(phone.as_str())?;
+        update = update.col_expr(sales_rep::Column::Phone, Expr::value(phone.to_string()));
+    }
+    if let Some(active) = patch.active {
+        update = update.col_expr(sales_rep::Column::Active, Expr::value(active));
+    }
+    if update.exec(utx.conn()).await?.rows_affected == 0 {
+        return Err(ApiError::NotFound);
+    }
+    let rep = utx
+        .scope()
+        .find_by_id::<sales_rep::Entity, _>(*id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let event = utx.event(
+        IDENTITY_USER_UPDATED,
+        serde_json::json!({ "user_id": rep.user_id }),
+    );
+    if let Ok(user) = UserId::try_from(rep.user_id.as_str()) {
+        utx.emit(event.with_user(user));
+    } else {
+        utx.emit(event);
+    }
+    utx.commit(&state.ctx).await?;
+    Ok(web::Json(Rep::from(rep)))
+}
