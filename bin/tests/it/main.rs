@@ -28,6 +28,7 @@ mod helpers;
 mod auth;
 mod binaries;
 mod calls;
+mod followups;
 mod jobs;
 mod leads;
 mod ops;

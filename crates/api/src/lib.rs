@@ -188,6 +188,8 @@ fn routes_config(cfg: &mut web::ServiceConfig) {
     routes::leads::configure(cfg);
     routes::calls::configure(cfg);
     routes::team::configure(cfg);
+    routes::followups::configure(cfg);
+    routes::messages::configure(cfg);
     webhooks::configure(cfg);
     realtime::configure(cfg);
     cfg.service(crate::route_list::resource("/v1/me").get(routes::me::me))

@@ -5,7 +5,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::openapi_extra::UnannotatedRoutes;
 use crate::problem::{FieldError, Problem};
-use crate::routes::{calls, companies, leads, me, ops, team};
+use crate::routes::{calls, companies, followups, leads, me, messages, ops, team};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -17,6 +17,7 @@ use crate::routes::{calls, companies, leads, me, ops, team};
         leads::list_leads, leads::create_lead, leads::get_lead, leads::patch_lead, leads::delete_lead,
         calls::list_calls, calls::get_call, calls::patch_call,
         team::list_users, team::list_reps, team::patch_rep,
+        followups::list_followups, followups::patch_followup, messages::list_messages,
     ),
     components(schemas(Problem, FieldError)),
     modifiers(&BearerAuth, &UnannotatedRoutes),
@@ -27,6 +28,8 @@ use crate::routes::{calls, companies, leads, me, ops, team};
         (name = "leads", description = "Leads of the caller's company"),
         (name = "calls", description = "Calls with their transcripts, analyses and follow-ups"),
         (name = "team", description = "Users and sales reps of the caller's company"),
+        (name = "followups", description = "Follow-up drafts"),
+        (name = "messages", description = "Text messages"),
         (name = "webhooks", description = "Provider deliveries (SPEC section 6)"),
         (name = "realtime", description = "WebSockets (SPEC section 7)"),
     )

@@ -21,6 +21,7 @@ pub const CALL_TRANSCRIPT_READY: &str = "call.transcript.ready";
 pub const CALL_TRANSCRIPTION_FAILED: &str = "call.transcription.failed";
 pub const CALL_ANALYSIS_READY: &str = "call.analysis.ready";
 pub const FOLLOWUP_DRAFT_READY: &str = "followup.draft.ready";
+pub const FOLLOWUP_UPDATED: &str = "followup.updated";
 pub const ANALYTICS_DAILY_RECAP_READY: &str = "analytics.daily_recap.ready";
 
 /// Which channels an event is routed to, besides its tenant's `tenant:{tenant_id}:events`.
@@ -184,6 +185,13 @@ pub const CATALOG: &[EventSpec] = &[
         false,
         true,
         &["follow_up_id", "call_id", "channel"],
+    ),
+    spec(
+        FOLLOWUP_UPDATED,
+        "A follow-up draft was edited or dismissed.",
+        false,
+        true,
+        &["follow_up_id", "call_id", "status"],
     ),
     spec(
         ANALYTICS_DAILY_RECAP_READY,

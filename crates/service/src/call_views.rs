@@ -5,24 +5,17 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use otto_db::entities::{call, follow_up, lead, shunya_job};
+use otto_db::entities::{call, follow_up, shunya_job};
 use otto_db::{TenantTxn, shunya_jobs};
+use otto_domain::CallId;
 use otto_domain::catalog::TELEPHONY_CALL_STATUS;
-use otto_domain::{CallId, UserId};
-use sea_orm::sea_query::{Expr, Query};
+use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect, Select};
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::ServiceError;
-
-/// Whose calls a reader sees: the company's (leadership, csr), or those of the leads assigned to
-/// a rep.
-#[derive(Debug, Clone)]
-pub enum Viewer {
-    Company,
-    Rep(UserId),
-}
+pub use crate::visibility::Viewer;
 
 /// Where a call is in the pipeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,17 +74,9 @@ pub struct CallFilters {
 
 fn visible(utx: &TenantTxn, viewer: &Viewer) -> Select<call::Entity> {
     let query = utx.scope().select::<call::Entity>();
-    match viewer {
-        Viewer::Company => query,
-        Viewer::Rep(user) => {
-            let assigned = Query::select()
-                .column(lead::Column::Id)
-                .from(lead::Entity)
-                .and_where(lead::Column::CompanyId.eq(utx.tenant().as_str()))
-                .and_where(lead::Column::AssignedUserId.eq(user.as_str()))
-                .to_owned();
-            query.filter(call::Column::LeadId.in_subquery(assigned))
-        }
+    match viewer.lead_ids(utx) {
+        None => query,
+        Some(assigned) => query.filter(call::Column::LeadId.in_subquery(assigned)),
     }
 }
 

@@ -8,6 +8,8 @@ pub mod calls;
 pub mod error;
 pub mod followups;
 pub mod members;
+pub mod messages;
 pub mod transcripts;
+pub mod visibility;
 
 pub use error::ServiceError;

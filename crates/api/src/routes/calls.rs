@@ -13,6 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::begin;
+use super::followups::FollowUp;
 use crate::auth::{AnyRole, AuthUser, Authorized, Staff};
 use crate::error::ApiError;
 use crate::pagination::{Page, PageQuery};
@@ -29,7 +30,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         );
 }
 
-fn timestamp(at: DateTime<Utc>) -> String {
+pub(super) fn timestamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
@@ -88,36 +89,6 @@ pub struct CallDetail {
     analysis: Option<Value>,
     notes: Option<String>,
     followups: Vec<FollowUp>,
-}
-
-/// A follow-up as `GET /v1/followups` lists it.
-#[derive(Serialize, ToSchema)]
-pub struct FollowUp {
-    id: Uuid,
-    call_id: Option<Uuid>,
-    lead_id: Option<Uuid>,
-    channel: String,
-    body: String,
-    status: String,
-    created_at: String,
-    sent_at: Option<String>,
-    message_id: Option<Uuid>,
-}
-
-impl From<follow_up::Model> for FollowUp {
-    fn from(row: follow_up::Model) -> Self {
-        Self {
-            id: row.id,
-            call_id: row.call_id,
-            lead_id: row.lead_id,
-            channel: row.channel,
-            body: row.draft,
-            status: row.status,
-            created_at: timestamp(row.created_at),
-            sent_at: row.sent_at.map(timestamp),
-            message_id: None,
-        }
-    }
 }
 
 impl CallDetail {
@@ -201,7 +172,7 @@ fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Option<S
     Option::<String>::deserialize(deserializer).map(Some)
 }
 
-fn viewer(caller: &AuthUser) -> Viewer {
+pub(super) fn viewer(caller: &AuthUser) -> Viewer {
     match caller.role {
         Role::Rep => Viewer::Rep(caller.user_id.clone()),
         Role::Leadership | Role::Csr => Viewer::Company,

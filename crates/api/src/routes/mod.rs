@@ -1,7 +1,9 @@
 pub mod calls;
 pub mod companies;
+pub mod followups;
 pub mod leads;
 pub mod me;
+pub mod messages;
 pub mod ops;
 pub mod team;
 
