@@ -36,6 +36,7 @@ mod outbox;
 mod pipeline;
 mod rate_limits;
 mod realtime;
+mod reports;
 mod scheduled_jobs;
 mod storage;
 mod team;

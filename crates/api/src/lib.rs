@@ -190,6 +190,7 @@ fn routes_config(cfg: &mut web::ServiceConfig) {
     routes::team::configure(cfg);
     routes::followups::configure(cfg);
     routes::messages::configure(cfg);
+    routes::reports::configure(cfg);
     webhooks::configure(cfg);
     realtime::configure(cfg);
     cfg.service(crate::route_list::resource("/v1/me").get(routes::me::me))

@@ -5,7 +5,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::openapi_extra::UnannotatedRoutes;
 use crate::problem::{FieldError, Problem};
-use crate::routes::{calls, companies, followups, leads, me, messages, ops, team};
+use crate::routes::{calls, companies, followups, leads, me, messages, ops, reports, team};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -18,6 +18,7 @@ use crate::routes::{calls, companies, followups, leads, me, messages, ops, team}
         calls::list_calls, calls::get_call, calls::patch_call,
         team::list_users, team::list_reps, team::patch_rep,
         followups::list_followups, followups::patch_followup, messages::list_messages,
+        reports::list_daily_reports,
     ),
     components(schemas(Problem, FieldError)),
     modifiers(&BearerAuth, &UnannotatedRoutes),
@@ -30,6 +31,7 @@ use crate::routes::{calls, companies, followups, leads, me, messages, ops, team}
         (name = "team", description = "Users and sales reps of the caller's company"),
         (name = "followups", description = "Follow-up drafts"),
         (name = "messages", description = "Text messages"),
+        (name = "reports", description = "Stored daily reports"),
         (name = "webhooks", description = "Provider deliveries (SPEC section 6)"),
         (name = "realtime", description = "WebSockets (SPEC section 7)"),
     )

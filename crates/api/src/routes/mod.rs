@@ -5,6 +5,7 @@ pub mod leads;
 pub mod me;
 pub mod messages;
 pub mod ops;
+pub mod reports;
 pub mod team;
 
 use otto_db::TenantTxn;
