@@ -2,7 +2,7 @@
 //! details with transcript, analysis and follow-ups, filters and pages, edits, rep visibility and
 //! tenant isolation.
 
-use otto_db::entities::{call, follow_up, lead};
+use otto_db::entities::{call, follow_up};
 use otto_db::shunya_jobs;
 use otto_domain::{Role, TenantId};
 use reqwest::Method;
@@ -11,21 +11,13 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{CallSeed, TestApp, TestDatabase, TestResult, seed_call, seed_company};
+use crate::helpers::{
+    CallSeed, TestApp, TestDatabase, TestResult, seed_call, seed_company, seed_lead,
+};
 
 on_both_databases!(a_call_shows_where_it_is_in_the_pipeline_and_what_it_produced);
 
 const TENANT: &str = "org_calls";
-
-async fn get_json(
-    app: &TestApp,
-    path: &str,
-    token: &str,
-) -> Result<(u16, Value), Box<dyn std::error::Error>> {
-    let response = app.authed(Method::GET, path, token).send().await?;
-    let status = response.status().as_u16();
-    Ok((status, response.json().await?))
-}
 
 async fn asr_job(app: &TestApp, call: Uuid, failed: bool) -> TestResult {
     let tenant = TenantId::try_from(TENANT)?;
@@ -122,7 +114,7 @@ async fn a_call_shows_where_it_is_in_the_pipeline_and_what_it_produced(
     .await?;
 
     // The list: newest first, each with its derived status.
-    let (code, page) = get_json(&app, "/v1/calls", &csr).await?;
+    let (code, page) = app.json(Method::GET, "/v1/calls", &csr, None).await?;
     assert_eq!(code, 200, "{page}");
     let statuses: Vec<(&str, &str)> = page["items"]
         .as_array()
@@ -157,12 +149,14 @@ async fn a_call_shows_where_it_is_in_the_pipeline_and_what_it_produced(
     );
 
     // Filters and pages.
-    let (_, booked) = get_json(&app, "/v1/calls?booked=true", &csr).await?;
+    let (_, booked) = app
+        .json(Method::GET, "/v1/calls?booked=true", &csr, None)
+        .await?;
     assert_eq!(booked["items"].as_array().map(Vec::len), Some(1));
     let mut seen = Vec::new();
     let mut path = "/v1/calls?limit=2".to_owned();
     loop {
-        let (_, page) = get_json(&app, &path, &owner).await?;
+        let (_, page) = app.json(Method::GET, &path, &owner, None).await?;
         for item in page["items"].as_array().ok_or("items")? {
             seen.push(item["id"].as_str().unwrap_or_default().to_owned());
         }
@@ -172,14 +166,18 @@ async fn a_call_shows_where_it_is_in_the_pipeline_and_what_it_produced(
         }
     }
     assert_eq!(seen, ids);
-    let (code, problem) = get_json(&app, "/v1/calls?direction=sideways", &csr).await?;
+    let (code, problem) = app
+        .json(Method::GET, "/v1/calls?direction=sideways", &csr, None)
+        .await?;
     assert_eq!(
         (code, problem["errors"][0]["field"].as_str()),
         (422, Some("direction"))
     );
 
     // One call: transcript, analysis and follow-ups.
-    let (code, detail) = get_json(&app, &format!("/v1/calls/{analyzed}"), &csr).await?;
+    let (code, detail) = app
+        .json(Method::GET, &format!("/v1/calls/{analyzed}"), &csr, None)
+        .await?;
     assert_eq!(code, 200);
     assert_eq!(
         detail["transcript"],
@@ -221,28 +219,13 @@ async fn a_call_shows_where_it_is_in_the_pipeline_and_what_it_produced(
     assert_eq!(refused.status(), 403);
 
     // A rep sees the calls of its own leads only.
-    let lead_id = Uuid::now_v7();
-    lead::Entity::insert(lead::ActiveModel {
-        id: Set(lead_id),
-        company_id: Set(TENANT.to_owned()),
-        name: Set(Some("Rep's lead".into())),
-        phone: Set(None),
-        email: Set(None),
-        source: Set(None),
-        status: Set("new".into()),
-        assigned_user_id: Set(Some("user_rep".into())),
-        version: Set(1),
-        created_at: Set(now),
-        updated_at: Set(now),
-    })
-    .exec_without_returning(&app.ctx.db)
-    .await?;
+    let lead_id = seed_lead(&app.ctx, TENANT, Some("user_rep")).await?;
     call::Entity::update_many()
         .col_expr(call::Column::LeadId, Expr::value(lead_id))
         .filter(call::Column::Id.eq(received))
         .exec(&app.ctx.db)
         .await?;
-    let (_, mine) = get_json(&app, "/v1/calls", &rep).await?;
+    let (_, mine) = app.json(Method::GET, "/v1/calls", &rep, None).await?;
     let mine: Vec<&str> = mine["items"]
         .as_array()
         .ok_or("items")?
@@ -251,7 +234,7 @@ async fn a_call_shows_where_it_is_in_the_pipeline_and_what_it_produced(
         .collect();
     assert_eq!(mine, [ids[4].as_str()]);
     assert_eq!(
-        get_json(&app, &format!("/v1/calls/{analyzed}"), &rep)
+        app.json(Method::GET, &format!("/v1/calls/{analyzed}"), &rep, None)
             .await?
             .0,
         404
@@ -259,13 +242,18 @@ async fn a_call_shows_where_it_is_in_the_pipeline_and_what_it_produced(
 
     // Another tenant sees nothing of it.
     assert_eq!(
-        get_json(&app, &format!("/v1/calls/{analyzed}"), &stranger)
-            .await?
-            .0,
+        app.json(
+            Method::GET,
+            &format!("/v1/calls/{analyzed}"),
+            &stranger,
+            None
+        )
+        .await?
+        .0,
         404
     );
     assert_eq!(
-        get_json(&app, "/v1/calls", &stranger).await?.1["items"],
+        app.json(Method::GET, "/v1/calls", &stranger, None).await?.1["items"],
         json!([])
     );
     let foreign = app

@@ -1,34 +1,18 @@
 //! Follow-ups and messages through HTTP (SPEC section 13): lists with rep visibility, draft edits
 //! (body, dismiss) and the 409 for anything but a draft, tenant isolation.
 
-use otto_db::entities::{follow_up, lead, message};
+use otto_db::entities::{follow_up, message};
 use otto_domain::Role;
 use reqwest::Method;
 use sea_orm::{ActiveValue::Set, EntityTrait};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, TestDatabase, TestResult};
+use crate::helpers::{TestApp, TestDatabase, TestResult, seed_lead};
 
 on_both_databases!(drafts_are_reviewed_and_messages_listed_per_viewer);
 
 const TENANT: &str = "org_fu";
-
-async fn call(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-) -> Result<(u16, Value), Box<dyn std::error::Error>> {
-    let mut request = app.authed(method, path, token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await?;
-    let status = response.status().as_u16();
-    Ok((status, response.json().await.unwrap_or(Value::Null)))
-}
 
 async fn seed_draft(
     app: &TestApp,
@@ -96,50 +80,37 @@ async fn drafts_are_reviewed_and_messages_listed_per_viewer(db: TestDatabase) ->
     let csr = app.token(TENANT, "user_csr", Role::Csr);
     let rep = app.token(TENANT, "user_rep", Role::Rep);
     let stranger = app.token("org_other", "user_other", Role::Leadership);
-    let (lead_id, now) = (Uuid::now_v7(), chrono::Utc::now());
-    lead::Entity::insert(lead::ActiveModel {
-        id: Set(lead_id),
-        company_id: Set(TENANT.to_owned()),
-        name: Set(Some("Pat".into())),
-        phone: Set(None),
-        email: Set(None),
-        source: Set(None),
-        status: Set("new".into()),
-        assigned_user_id: Set(Some("user_rep".into())),
-        version: Set(1),
-        created_at: Set(now),
-        updated_at: Set(now),
-    })
-    .exec_without_returning(&app.ctx.db)
-    .await?;
+    let lead_id = seed_lead(&app.ctx, TENANT, Some("user_rep")).await?;
     let mine = seed_draft(&app, Some(lead_id), "draft", "Hi Pat").await?;
     let company = seed_draft(&app, None, "draft", "Hello").await?;
     let sent = seed_draft(&app, Some(lead_id), "sent", "Sent already").await?;
 
     // Lists: the company for staff, its own leads' for a rep; filters.
-    let (code, all) = call(&app, Method::GET, "/v1/followups", &csr, None).await?;
+    let (code, all) = app.json(Method::GET, "/v1/followups", &csr, None).await?;
     assert_eq!(code, 200);
     assert_eq!(ids(&all), [sent, company, mine].map(|id| id.to_string()));
-    let (_, drafts) = call(&app, Method::GET, "/v1/followups?status=draft", &csr, None).await?;
+    let (_, drafts) = app
+        .json(Method::GET, "/v1/followups?status=draft", &csr, None)
+        .await?;
     assert_eq!(ids(&drafts), [company, mine].map(|id| id.to_string()));
-    let (_, reps) = call(&app, Method::GET, "/v1/followups", &rep, None).await?;
+    let (_, reps) = app.json(Method::GET, "/v1/followups", &rep, None).await?;
     assert_eq!(ids(&reps), [sent, mine].map(|id| id.to_string()));
     assert_eq!(
-        call(&app, Method::GET, "/v1/followups?status=later", &csr, None)
+        app.json(Method::GET, "/v1/followups?status=later", &csr, None)
             .await?
             .0,
         422
     );
 
     // A rep edits its own draft; the body changes and the edit is an event.
-    let (code, edited) = call(
-        &app,
-        Method::PATCH,
-        &format!("/v1/followups/{mine}"),
-        &rep,
-        Some(json!({"body": "Hi Pat, Tuesday at 9?"})),
-    )
-    .await?;
+    let (code, edited) = app
+        .json(
+            Method::PATCH,
+            &format!("/v1/followups/{mine}"),
+            &rep,
+            Some(json!({"body": "Hi Pat, Tuesday at 9?"})),
+        )
+        .await?;
     assert_eq!(code, 200);
     assert_eq!(
         edited,
@@ -150,8 +121,7 @@ async fn drafts_are_reviewed_and_messages_listed_per_viewer(db: TestDatabase) ->
     assert_eq!(crate::webhooks::events(&app, "followup.updated").await?, 1);
     // Not its lead: 404; sent: 409; dismissed, then nothing more.
     assert_eq!(
-        call(
-            &app,
+        app.json(
             Method::PATCH,
             &format!("/v1/followups/{company}"),
             &rep,
@@ -162,8 +132,7 @@ async fn drafts_are_reviewed_and_messages_listed_per_viewer(db: TestDatabase) ->
         404
     );
     assert_eq!(
-        call(
-            &app,
+        app.json(
             Method::PATCH,
             &format!("/v1/followups/{sent}"),
             &csr,
@@ -173,21 +142,20 @@ async fn drafts_are_reviewed_and_messages_listed_per_viewer(db: TestDatabase) ->
         .0,
         409
     );
-    let (code, dismissed) = call(
-        &app,
-        Method::PATCH,
-        &format!("/v1/followups/{mine}"),
-        &csr,
-        Some(json!({"status": "dismissed"})),
-    )
-    .await?;
+    let (code, dismissed) = app
+        .json(
+            Method::PATCH,
+            &format!("/v1/followups/{mine}"),
+            &csr,
+            Some(json!({"status": "dismissed"})),
+        )
+        .await?;
     assert_eq!(
         (code, dismissed["status"].as_str()),
         (200, Some("dismissed"))
     );
     assert_eq!(
-        call(
-            &app,
+        app.json(
             Method::PATCH,
             &format!("/v1/followups/{mine}"),
             &csr,
@@ -199,8 +167,7 @@ async fn drafts_are_reviewed_and_messages_listed_per_viewer(db: TestDatabase) ->
     );
     for bad in [json!({"status": "sent"}), json!({}), json!({"body": ""})] {
         assert_eq!(
-            call(
-                &app,
+            app.json(
                 Method::PATCH,
                 &format!("/v1/followups/{company}"),
                 &csr,
@@ -216,18 +183,18 @@ async fn drafts_are_reviewed_and_messages_listed_per_viewer(db: TestDatabase) ->
     // Messages: the company's for staff, the rep's leads' for a rep.
     let theirs = seed_message(&app, Some(lead_id), "SM1").await?;
     let other = seed_message(&app, None, "SM2").await?;
-    let (_, listed) = call(&app, Method::GET, "/v1/messages", &csr, None).await?;
+    let (_, listed) = app.json(Method::GET, "/v1/messages", &csr, None).await?;
     assert_eq!(ids(&listed), [other, theirs].map(|id| id.to_string()));
-    let (_, of_lead) = call(
-        &app,
-        Method::GET,
-        &format!("/v1/messages?lead_id={lead_id}"),
-        &csr,
-        None,
-    )
-    .await?;
+    let (_, of_lead) = app
+        .json(
+            Method::GET,
+            &format!("/v1/messages?lead_id={lead_id}"),
+            &csr,
+            None,
+        )
+        .await?;
     assert_eq!(ids(&of_lead), [theirs.to_string()]);
-    let (_, reps) = call(&app, Method::GET, "/v1/messages", &rep, None).await?;
+    let (_, reps) = app.json(Method::GET, "/v1/messages", &rep, None).await?;
     assert_eq!(
         reps["items"],
         json!([{"id": theirs, "lead_id": lead_id, "direction": "inbound",
@@ -237,20 +204,19 @@ async fn drafts_are_reviewed_and_messages_listed_per_viewer(db: TestDatabase) ->
 
     // Another tenant sees and changes nothing.
     assert_eq!(
-        call(&app, Method::GET, "/v1/followups", &stranger, None)
+        app.json(Method::GET, "/v1/followups", &stranger, None)
             .await?
             .1["items"],
         json!([])
     );
     assert_eq!(
-        call(&app, Method::GET, "/v1/messages", &stranger, None)
+        app.json(Method::GET, "/v1/messages", &stranger, None)
             .await?
             .1["items"],
         json!([])
     );
     assert_eq!(
-        call(
-            &app,
+        app.json(
             Method::PATCH,
             &format!("/v1/followups/{company}"),
             &stranger,

@@ -190,6 +190,27 @@ impl TestApp {
             .bearer_auth(token)
     }
 
+    /// An authenticated request with an optional JSON body: its status and JSON answer (`null`
+    /// when the answer has no JSON body).
+    pub async fn json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<(u16, serde_json::Value), Box<dyn std::error::Error>> {
+        let mut request = self.authed(method, path, token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await?;
+        let status = response.status().as_u16();
+        Ok((
+            status,
+            response.json().await.unwrap_or(serde_json::Value::Null),
+        ))
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }
@@ -360,6 +381,33 @@ pub async fn seed_call(
         started_at: Set(Some(at)),
         created_at: Set(at),
         updated_at: Set(at),
+    })
+    .exec_without_returning(&ctx.db)
+    .await?;
+    Ok(id)
+}
+
+/// A lead of `tenant` assigned to `assignee`, for tests that bypass the API.
+pub async fn seed_lead(
+    ctx: &AppContext,
+    tenant: &str,
+    assignee: Option<&str>,
+) -> Result<Uuid, sea_orm::DbErr> {
+    use otto_db::entities::lead;
+    use sea_orm::{ActiveValue::Set, EntityTrait};
+    let (id, now) = (Uuid::now_v7(), chrono::Utc::now());
+    lead::Entity::insert(lead::ActiveModel {
+        id: Set(id),
+        company_id: Set(tenant.to_owned()),
+        name: Set(Some("Pat".to_owned())),
+        phone: Set(None),
+        email: Set(None),
+        source: Set(None),
+        status: Set("new".to_owned()),
+        assigned_user_id: Set(assignee.map(str::to_owned)),
+        version: Set(1),
+        created_at: Set(now),
+        updated_at: Set(now),
     })
     .exec_without_returning(&ctx.db)
     .await?;

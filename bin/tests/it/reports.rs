@@ -31,16 +31,6 @@ async fn seed_report(
     Ok(())
 }
 
-async fn get(
-    app: &TestApp,
-    path: &str,
-    token: &str,
-) -> Result<(u16, Value), Box<dyn std::error::Error>> {
-    let response = app.authed(Method::GET, path, token).send().await?;
-    let status = response.status().as_u16();
-    Ok((status, response.json().await?))
-}
-
 fn days(page: &Value) -> Vec<(String, Value)> {
     page["items"]
         .as_array()
@@ -66,12 +56,14 @@ async fn daily_reports_are_listed_by_range_for_staff(db: TestDatabase) -> TestRe
     seed_report(&app, "org_other", "2026-11-02", 99).await?;
     let csr = app.token("org_reports", "user_csr", Role::Csr);
 
-    let (code, page) = get(
-        &app,
-        "/v1/reports/daily?from=2026-11-02&to=2026-11-03",
-        &csr,
-    )
-    .await?;
+    let (code, page) = app
+        .json(
+            Method::GET,
+            "/v1/reports/daily?from=2026-11-02&to=2026-11-03",
+            &csr,
+            None,
+        )
+        .await?;
     assert_eq!(code, 200);
     assert_eq!(
         days(&page),
@@ -81,23 +73,30 @@ async fn daily_reports_are_listed_by_range_for_staff(db: TestDatabase) -> TestRe
         ]
     );
     assert_eq!(page["next_cursor"], Value::Null);
-    let (_, one) = get(
-        &app,
-        "/v1/reports/daily?from=2026-11-01&to=2026-11-01",
-        &csr,
-    )
-    .await?;
+    let (_, one) = app
+        .json(
+            Method::GET,
+            "/v1/reports/daily?from=2026-11-01&to=2026-11-01",
+            &csr,
+            None,
+        )
+        .await?;
     assert_eq!(days(&one), [("2026-11-01".to_owned(), json!({"calls": 3}))]);
 
     let rep = app.token("org_reports", "user_rep", Role::Rep);
-    assert_eq!(get(&app, "/v1/reports/daily", &rep).await?.0, 403);
+    assert_eq!(
+        app.json(Method::GET, "/v1/reports/daily", &rep, None)
+            .await?
+            .0,
+        403
+    );
     for bad in [
         "from=2026-11-05&to=2026-11-01",
         "from=yesterday",
         "from=2024-01-01&to=2026-11-01",
     ] {
         assert_eq!(
-            get(&app, &format!("/v1/reports/daily?{bad}"), &csr)
+            app.json(Method::GET, &format!("/v1/reports/daily?{bad}"), &csr, None)
                 .await?
                 .0,
             422,
@@ -105,12 +104,14 @@ async fn daily_reports_are_listed_by_range_for_staff(db: TestDatabase) -> TestRe
         );
     }
     let stranger = app.token("org_third", "user_x", Role::Leadership);
-    let (_, none) = get(
-        &app,
-        "/v1/reports/daily?from=2026-11-01&to=2026-11-03",
-        &stranger,
-    )
-    .await?;
+    let (_, none) = app
+        .json(
+            Method::GET,
+            "/v1/reports/daily?from=2026-11-01&to=2026-11-03",
+            &stranger,
+            None,
+        )
+        .await?;
     assert_eq!(none["items"], json!([]));
     app.stop().await;
     Ok(())

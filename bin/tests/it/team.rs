@@ -11,22 +11,6 @@ on_both_databases!(reps_follow_the_rep_role_and_users_name_their_rep);
 
 const TENANT: &str = "org_team";
 
-async fn call(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-) -> Result<(u16, Value), Box<dyn std::error::Error>> {
-    let mut request = app.authed(method, path, token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await?;
-    let status = response.status().as_u16();
-    Ok((status, response.json().await.unwrap_or(Value::Null)))
-}
-
 async fn reps_follow_the_rep_role_and_users_name_their_rep(db: TestDatabase) -> TestResult {
     let app = TestApp::spawn(db, &[]).await?;
     let owner = app.token(TENANT, "user_owner", Role::Leadership);
@@ -35,18 +19,18 @@ async fn reps_follow_the_rep_role_and_users_name_their_rep(db: TestDatabase) -> 
     let stranger = app.token("org_other", "user_other", Role::Leadership);
 
     // First contact provisions each member; the rep gets its rep row.
-    let (_, me) = call(&app, Method::GET, "/v1/me", &rep, None).await?;
+    let (_, me) = app.json(Method::GET, "/v1/me", &rep, None).await?;
     let rep_id = me["rep_id"]
         .as_str()
         .ok_or("the rep has no rep_id")?
         .to_owned();
     assert_eq!(
-        call(&app, Method::GET, "/v1/me", &owner, None).await?.1["rep_id"],
+        app.json(Method::GET, "/v1/me", &owner, None).await?.1["rep_id"],
         Value::Null
     );
-    call(&app, Method::GET, "/v1/me", &csr, None).await?;
+    app.json(Method::GET, "/v1/me", &csr, None).await?;
 
-    let (code, users) = call(&app, Method::GET, "/v1/users", &csr, None).await?;
+    let (code, users) = app.json(Method::GET, "/v1/users", &csr, None).await?;
     assert_eq!(code, 200);
     let listed: Vec<(&str, &str, Option<&str>)> = users["items"]
         .as_array()
@@ -68,12 +52,9 @@ async fn reps_follow_the_rep_role_and_users_name_their_rep(db: TestDatabase) -> 
             ("user_rep", "rep", Some(rep_id.as_str())),
         ]
     );
-    assert_eq!(
-        call(&app, Method::GET, "/v1/users", &rep, None).await?.0,
-        403
-    );
+    assert_eq!(app.json(Method::GET, "/v1/users", &rep, None).await?.0, 403);
 
-    let (_, reps) = call(&app, Method::GET, "/v1/reps", &rep, None).await?;
+    let (_, reps) = app.json(Method::GET, "/v1/reps", &rep, None).await?;
     assert_eq!(
         reps["items"],
         json!([{"id": rep_id, "user_id": "user_rep", "name": "user_rep", "phone": null, "active": true}])
@@ -81,14 +62,14 @@ async fn reps_follow_the_rep_role_and_users_name_their_rep(db: TestDatabase) -> 
 
     // Leadership edits a rep; csr may not; another tenant cannot reach it.
     let path = format!("/v1/reps/{rep_id}");
-    let (code, edited) = call(
-        &app,
-        Method::PATCH,
-        &path,
-        &owner,
-        Some(json!({"name": "Riley", "phone": "+15551234567"})),
-    )
-    .await?;
+    let (code, edited) = app
+        .json(
+            Method::PATCH,
+            &path,
+            &owner,
+            Some(json!({"name": "Riley", "phone": "+15551234567"})),
+        )
+        .await?;
     assert_eq!(code, 200);
     assert_eq!(
         edited,
@@ -98,43 +79,40 @@ async fn reps_follow_the_rep_role_and_users_name_their_rep(db: TestDatabase) -> 
         crate::webhooks::events(&app, "identity.user.updated").await?,
         1
     );
-    let refused = call(
-        &app,
-        Method::PATCH,
-        &path,
-        &csr,
-        Some(json!({"active": false})),
-    )
-    .await?;
+    let refused = app
+        .json(Method::PATCH, &path, &csr, Some(json!({"active": false})))
+        .await?;
     assert_eq!(refused.0, 403);
-    let foreign = call(
-        &app,
-        Method::PATCH,
-        &path,
-        &stranger,
-        Some(json!({"active": false})),
-    )
-    .await?;
+    let foreign = app
+        .json(
+            Method::PATCH,
+            &path,
+            &stranger,
+            Some(json!({"active": false})),
+        )
+        .await?;
     assert_eq!(foreign.0, 404);
-    let invalid = call(
-        &app,
-        Method::PATCH,
-        &path,
-        &owner,
-        Some(json!({"phone": "call me"})),
-    )
-    .await?;
+    let invalid = app
+        .json(
+            Method::PATCH,
+            &path,
+            &owner,
+            Some(json!({"phone": "call me"})),
+        )
+        .await?;
     assert_eq!(invalid.0, 422);
 
     // The rep becomes a csr (its next token says so): the rep row goes inactive.
     let promoted = app.token(TENANT, "user_rep", Role::Csr);
     assert_eq!(
-        call(&app, Method::GET, "/v1/me", &promoted, None).await?.1["rep_id"],
+        app.json(Method::GET, "/v1/me", &promoted, None).await?.1["rep_id"],
         Value::Null
     );
-    let (_, active) = call(&app, Method::GET, "/v1/reps?active=true", &owner, None).await?;
+    let (_, active) = app
+        .json(Method::GET, "/v1/reps?active=true", &owner, None)
+        .await?;
     assert_eq!(active["items"], json!([]));
-    let (_, all) = call(&app, Method::GET, "/v1/reps", &owner, None).await?;
+    let (_, all) = app.json(Method::GET, "/v1/reps", &owner, None).await?;
     assert_eq!(all["items"][0]["active"], json!(false));
     app.stop().await;
     Ok(())

@@ -130,11 +130,6 @@ impl TenantTxn {
         self.with_collected(|c| c.after_commit.push(Box::new(action)));
     }
 
-    /// Events collected so far (tests and logs).
-    pub fn pending_events(&self) -> usize {
-        self.with_collected(|c| c.events.len())
-    }
-
     /// Writes the outbox rows, stages the jobs, commits, wakes the relay, releases the jobs and
     /// runs the after-commit actions.
     ///

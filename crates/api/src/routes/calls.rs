@@ -3,18 +3,18 @@
 //! assigned to it; the pipeline `status` is derived by the service layer.
 
 use actix_web::web;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use otto_db::entities::{call, follow_up};
-use otto_domain::{CallId, Role};
+use otto_domain::CallId;
 use otto_service::call_views::{self, CallFilters, CallView, Viewer};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::begin;
 use super::followups::FollowUp;
-use crate::auth::{AnyRole, AuthUser, Authorized, Staff};
+use super::{begin, timestamp, viewer};
+use crate::auth::{AnyRole, Authorized, Staff};
 use crate::error::ApiError;
 use crate::pagination::{Page, PageQuery};
 use crate::state::ApiState;
@@ -28,10 +28,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .get(get_call)
                 .patch(patch_call),
         );
-}
-
-pub(super) fn timestamp(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 /// A call in lists.
@@ -170,13 +166,6 @@ pub struct CallPatch {
 /// A field that is present (even as `null`) is `Some`.
 fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Option<String>>, D::Error> {
     Option::<String>::deserialize(deserializer).map(Some)
-}
-
-pub(super) fn viewer(caller: &AuthUser) -> Viewer {
-    match caller.role {
-        Role::Rep => Viewer::Rep(caller.user_id.clone()),
-        Role::Leadership | Role::Csr => Viewer::Company,
-    }
 }
 
 #[utoipa::path(get, path = "/v1/calls", tag = "calls", security(("bearer" = [])), params(PageQuery, CallQuery),

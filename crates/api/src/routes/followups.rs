@@ -8,8 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::begin;
-use super::calls::{timestamp, viewer};
+use super::{begin, timestamp, viewer};
 use crate::auth::{AnyRole, Authorized};
 use crate::error::ApiError;
 use crate::pagination::{Page, PageQuery};

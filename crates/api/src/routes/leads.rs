@@ -4,7 +4,7 @@
 
 use actix_web::http::header::{ETAG, IF_MATCH, LOCATION};
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::Utc;
 use otto_db::entities::lead;
 use otto_db::{TenantScope, TenantTxn};
 use otto_domain::catalog::LEAD_UPDATED;
@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::begin;
+use super::{begin, timestamp};
 use crate::auth::{AnyRole, AuthUser, Authorized, RoleSet, Staff, refuse};
 use crate::error::ApiError;
 use crate::pagination::{Page, PageQuery};
@@ -42,7 +42,6 @@ pub struct Lead {
 
 impl From<lead::Model> for Lead {
     fn from(row: lead::Model) -> Self {
-        let ts = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Millis, true);
         Self {
             id: row.id,
             name: row.name,
@@ -52,8 +51,8 @@ impl From<lead::Model> for Lead {
             status: row.status,
             assigned_user_id: row.assigned_user_id,
             version: row.version,
-            created_at: ts(row.created_at),
-            updated_at: ts(row.updated_at),
+            created_at: timestamp(row.created_at),
+            updated_at: timestamp(row.updated_at),
         }
     }
 }

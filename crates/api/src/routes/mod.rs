@@ -8,8 +8,10 @@ pub mod ops;
 pub mod reports;
 pub mod team;
 
+use chrono::{DateTime, SecondsFormat, Utc};
 use otto_db::TenantTxn;
-use otto_domain::TraceId;
+use otto_domain::{Role, TraceId};
+use otto_service::visibility::Viewer;
 
 use crate::auth::AuthUser;
 use crate::error::ApiError;
@@ -22,4 +24,17 @@ pub(crate) async fn begin(state: &ApiState, caller: &AuthUser) -> Result<TenantT
         .map(|c| c.trace_id)
         .unwrap_or_else(TraceId::generate);
     Ok(TenantTxn::begin(&state.ctx.db, &caller.tenant_id, trace).await?)
+}
+
+/// Times on output: RFC 3339 in UTC with milliseconds (SPEC section 13).
+pub(crate) fn timestamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// What the caller sees: the company (leadership, csr) or its assigned leads' records (rep).
+pub(crate) fn viewer(caller: &AuthUser) -> Viewer {
+    match caller.role {
+        Role::Rep => Viewer::Rep(caller.user_id.clone()),
+        Role::Leadership | Role::Csr => Viewer::Company,
+    }
 }

@@ -2,7 +2,7 @@
 //! newest day first. Reports cover UTC days (the daily job's), so `from` and `to` are UTC dates.
 
 use actix_web::web;
-use chrono::{Duration, NaiveDate, SecondsFormat, Utc};
+use chrono::{Duration, NaiveDate, Utc};
 use otto_db::entities::daily_report;
 use sea_orm::{ColumnTrait, QueryFilter, QueryOrder};
 use serde::{Deserialize, Serialize};
@@ -10,7 +10,7 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::begin;
+use super::{begin, timestamp};
 use crate::auth::{Authorized, Staff};
 use crate::error::ApiError;
 use crate::pagination::Page;
@@ -97,7 +97,7 @@ pub async fn list_daily_reports(
                 id: row.id,
                 report_date: row.report_date,
                 metrics: row.metrics,
-                created_at: row.created_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+                created_at: timestamp(row.created_at),
             })
             .collect(),
         next_cursor: None,

@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 
 use actix_web::web;
-use chrono::SecondsFormat;
 use otto_db::entities::{sales_rep, user};
 use otto_domain::catalog::IDENTITY_USER_UPDATED;
 use otto_domain::{PhoneE164, UserId};
@@ -15,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::begin;
+use super::{begin, timestamp};
 use crate::auth::{AnyRole, Authorized, Leadership, Staff};
 use crate::error::ApiError;
 use crate::pagination::{Page, PageQuery};
@@ -110,7 +109,7 @@ pub async fn list_users(
         |row| row.id.clone(),
         |row| TeamUser {
             rep_id: reps.get(&row.id).copied(),
-            created_at: row.created_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+            created_at: timestamp(row.created_at),
             id: row.id,
             email: row.email,
             name: row.name,
