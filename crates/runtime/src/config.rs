@@ -155,6 +155,8 @@ pub struct WorkerConfig {
     /// `WORKER_LEASE_SECONDS` (300): how long a job may run before another worker may take it
     /// over (a worker killed mid-job loses its jobs to others after this).
     pub lease: Duration,
+    /// `WORKER_JOB_TIMEOUT_SECONDS` (900): an attempt running longer fails and is retried.
+    pub job_timeout: Duration,
     /// Idempotency keys older than this many days are purged (`IDEMPOTENCY_TTL_DAYS`, 90).
     pub idempotency_ttl_days: u32,
 }
@@ -385,6 +387,11 @@ impl Config {
                 queue_concurrency: parse_queue_concurrency(get("WORKER_QUEUE_CONCURRENCY"))?,
                 concurrency: parse_or(&get, "WORKER_CONCURRENCY", 4)?,
                 lease: Duration::from_secs(parse_or(&get, "WORKER_LEASE_SECONDS", 300)?),
+                job_timeout: Duration::from_secs(parse_or(
+                    &get,
+                    "WORKER_JOB_TIMEOUT_SECONDS",
+                    900,
+                )?),
                 idempotency_ttl_days: parse_or(&get, "IDEMPOTENCY_TTL_DAYS", 90)?,
             },
             telemetry: TelemetryConfig {

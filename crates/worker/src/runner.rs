@@ -1,17 +1,18 @@
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::AtomicUsize;
+use std::time::Duration;
 
-use chrono::Utc;
-use otto_db::TenantTxn;
-use otto_domain::catalog::{WORKER_TASK_FAILED, WORKER_TASK_FINISHED};
-use otto_domain::{Severity, TenantId, TraceId};
+use apalis::layers::TimeoutLayer;
+use apalis::layers::limit::ConcurrencyLimitLayer;
+use apalis::prelude::{Data, Monitor, WorkerBuilder, WorkerBuilderExt};
 use otto_runtime::AppContext;
-use otto_runtime::jobs::{LeasedJob, Queue, backoff};
-use tracing::Instrument;
+use otto_runtime::jobs::{LeasedJob, Queue};
+use tower::layer::util::{Identity, Stack};
 
+use crate::Registry;
+use crate::ack::AckLayer;
+use crate::backend::OttoBackend;
 use crate::heartbeat;
-use crate::{JobError, Registry};
 
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
@@ -70,10 +71,11 @@ impl WorkerSettings {
     }
 }
 
-/// A pool of `concurrency` slots, each leasing and running one job at a time.
+/// Otto's worker: an apalis `Monitor` with one apalis worker per queue group
+/// ([`WorkerSettings::pools`]), each over [`OttoBackend`] with as many slots as its group.
 pub struct Worker {
     ctx: AppContext,
-    registry: Arc<Registry>,
+    registry: Registry,
     settings: WorkerSettings,
     id: String,
     in_flight: Arc<AtomicUsize>,
@@ -88,7 +90,7 @@ impl Worker {
         );
         Self {
             ctx,
-            registry: Arc::new(registry),
+            registry,
             settings,
             id,
             in_flight: Arc::new(AtomicUsize::new(0)),
@@ -115,202 +117,89 @@ impl Worker {
             queues,
             self.in_flight.clone(),
         ));
-        let slots: Vec<_> = self
+        let shutdown = self.ctx.shutdown.clone();
+        let monitor = self
             .settings
             .pools()
             .into_iter()
-            .flat_map(|(queues, count)| (0..count).map(move |_| queues.clone()))
-            .map(|queues| tokio::spawn(self.slot(queues)))
-            .collect();
-        for slot in slots {
-            let _ = slot.await;
+            .enumerate()
+            .fold(Monitor::new(), |monitor, (index, (queues, slots))| {
+                let pool = self.pool(format!("{}-{index}", self.id), queues, slots);
+                monitor.register(move |_restarts| pool.worker())
+            })
+            .should_restart(|worker, err| {
+                tracing::error!(worker = %worker.name(), error = %err, "apalis worker failed; restarting it");
+                true
+            });
+        let stopped = monitor
+            .run_with_signal(async move {
+                shutdown.cancelled().await;
+                Ok(())
+            })
+            .await;
+        if let Err(err) = stopped {
+            tracing::error!(error = %err, "worker monitor stopped with an error");
         }
         let _ = heartbeat.await;
         tracing::info!(worker_id = %self.id, "worker stopped");
     }
 
-    fn slot(&self, queues: Vec<Queue>) -> impl Future<Output = ()> + Send + 'static {
-        let slot = Slot {
+    fn pool(&self, name: String, queues: Vec<Queue>, slots: usize) -> Pool {
+        Pool {
+            name,
             queues,
+            slots,
             ctx: self.ctx.clone(),
             registry: self.registry.clone(),
             settings: self.settings.clone(),
-            in_flight: self.in_flight.clone(),
-        };
-        async move { slot.run().await }
+            ack: AckLayer::new(
+                self.ctx.clone(),
+                self.settings.lease,
+                self.settings.retry_base,
+                self.in_flight.clone(),
+            ),
+        }
     }
 }
 
-struct Slot {
+/// What it takes to (re)build the apalis worker of one queue group.
+struct Pool {
+    name: String,
     queues: Vec<Queue>,
+    slots: usize,
     ctx: AppContext,
-    registry: Arc<Registry>,
+    registry: Registry,
     settings: WorkerSettings,
-    in_flight: Arc<AtomicUsize>,
+    ack: AckLayer,
 }
 
-impl Slot {
-    async fn run(self) {
-        let shutdown = self.ctx.shutdown.clone();
-        while !shutdown.is_cancelled() {
-            match self
-                .ctx
-                .queue
-                .reserve(&self.queues, self.settings.lease)
-                .await
-            {
-                Ok(Some(job)) => self.process(job).await,
-                Ok(None) => self.idle().await,
-                Err(err) => {
-                    tracing::warn!(error = %err, "could not lease a job");
-                    self.idle().await;
-                }
-            }
-        }
-    }
-
-    async fn idle(&self) {
-        tokio::select! {
-            () = self.ctx.shutdown.cancelled() => {}
-            () = self.ctx.queue.wait_for_work(&self.queues, self.settings.idle_poll) => {}
-        }
-    }
-
-    async fn process(&self, job: LeasedJob) {
-        self.in_flight.fetch_add(1, Ordering::Relaxed);
-        let grace = self.ctx.config.http.shutdown_grace;
-        let shutdown = self.ctx.shutdown.clone();
-        let deadline = async move {
-            shutdown.cancelled().await;
-            tokio::time::sleep(grace).await;
-        };
-        let span = job_span(&job);
-        let started = Instant::now();
-        let outcome = tokio::select! {
-            result = self.execute(&job).instrument(span.clone()) => Some(result),
-            () = deadline => None,
-            never = self.keep_leased(&job) => match never {},
-        };
-        let _entered = span.enter();
-        match outcome {
-            Some(result) => self.settle(&job, result, started.elapsed()).await,
-            None => {
-                tracing::warn!("job still running at shutdown; returned to the queue");
-                if let Err(err) = self.ctx.queue.release(&job).await {
-                    tracing::error!(error = %err, "could not return job; its lease will expire");
-                }
-            }
-        }
-        self.in_flight.fetch_sub(1, Ordering::Relaxed);
-    }
-
-    /// Renews the job's lease every third of it while the job runs, so only a dead worker's jobs
-    /// are taken over, however long they run. Never returns: the job's own branch ends first.
-    async fn keep_leased(&self, job: &LeasedJob) -> std::convert::Infallible {
-        let lease = self.settings.lease;
-        loop {
-            tokio::time::sleep(lease / 3).await;
-            match self.ctx.queue.extend(job, lease).await {
-                Ok(true) => {}
-                Ok(false) => {
-                    tracing::warn!("job lease lost; leaving the job to its new holder");
-                    // Keep running the attempt: its effects are idempotent, and stopping midway
-                    // would not be safer. The lease is simply no longer renewed.
-                    return std::future::pending().await;
-                }
-                Err(err) => tracing::warn!(error = %err, "could not renew a job lease"),
-            }
-        }
-    }
-
-    async fn execute(&self, job: &LeasedJob) -> Result<(), JobError> {
-        let Some(handler) = self.registry.get(&job.name) else {
-            return Err(JobError::Permanent(anyhow::anyhow!(
-                "no handler for job '{}'",
-                job.name
-            )));
-        };
-        handler.run(&job.payload, &self.ctx).await
-    }
-
-    async fn settle(&self, job: &LeasedJob, result: Result<(), JobError>, elapsed: Duration) {
-        let ms = elapsed.as_secs_f64() * 1000.0;
-        metrics::histogram!("worker_task_duration_ms", "name" => job.name.clone()).record(ms);
-        let (status, settled) = match &result {
-            Ok(()) => ("success", self.ctx.queue.complete(job).await),
-            Err(err) => {
-                let retry_at = match err {
-                    JobError::Retryable(_) if job.attempts < job.max_attempts => {
-                        let delay = backoff(job.attempts, self.settings.retry_base);
-                        Some(Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default())
-                    }
-                    _ => None,
-                };
-                let status = if retry_at.is_some() { "retry" } else { "dead" };
-                tracing::warn!(error = %err, attempts = job.attempts, status, "job failed");
-                (
-                    status,
-                    self.ctx
-                        .queue
-                        .fail(job, &format!("{err:#}"), retry_at)
-                        .await,
-                )
-            }
-        };
-        metrics::counter!("worker_task_total", "name" => job.name.clone(), "status" => status)
-            .increment(1);
-        if let Err(err) = settled {
-            tracing::error!(error = %err, "could not record job outcome; its lease will expire");
-        }
-        self.emit_outcome(job, &result, ms).await;
-    }
-
-    /// `worker.task.finished|failed`, for jobs that belong to a tenant.
-    async fn emit_outcome(&self, job: &LeasedJob, result: &Result<(), JobError>, ms: f64) {
-        let Some(tenant) = job
-            .payload
-            .get("tenant_id")
-            .and_then(|v| v.as_str())
-            .and_then(|t| TenantId::try_from(t).ok())
-        else {
-            return;
-        };
-        let trace = trace_of(job).unwrap_or_else(TraceId::generate);
-        let (event, severity, error) = match result {
-            Ok(()) => (WORKER_TASK_FINISHED, Severity::Info, None),
-            Err(err) => (WORKER_TASK_FAILED, Severity::Error, Some(err.to_string())),
-        };
-        let data = serde_json::json!({
-            "task_id": job.id, "name": job.name, "queue": job.queue,
-            "attempts": job.attempts, "duration_ms": ms.round(), "error": error,
-        });
-        let recorded = async {
-            let utx = TenantTxn::begin(&self.ctx.db, &tenant, trace).await?;
-            utx.emit(utx.event(event, data).with_severity(severity));
-            utx.commit(&self.ctx).await
-        };
-        if let Err(err) = recorded.await {
-            tracing::warn!(error = %err, "could not record task event");
-        }
+impl Pool {
+    /// Around the registry (dispatching by job name), outermost first: the ack layer (the
+    /// backend's middleware), the context as `Data`, the slot limit, the per-job timeout.
+    fn worker(&self) -> PoolWorker {
+        let backend = OttoBackend::new(
+            self.ctx.queue.clone(),
+            self.queues.clone(),
+            self.settings.lease,
+            self.settings.idle_poll,
+            self.ctx.shutdown.clone(),
+            self.ack.clone(),
+        );
+        WorkerBuilder::new(self.name.clone())
+            .backend(backend)
+            .data(self.ctx.clone())
+            .concurrency(self.slots.max(1))
+            .timeout(self.ctx.config.worker.job_timeout)
+            .build(self.registry.clone())
     }
 }
 
-fn trace_of(job: &LeasedJob) -> Option<TraceId> {
-    job.payload
-        .get("trace_id")
-        .and_then(|v| v.as_str())
-        .and_then(TraceId::parse)
-}
-
-fn job_span(job: &LeasedJob) -> tracing::Span {
-    let trace = trace_of(job).map(|t| t.to_string());
-    let tenant = job
-        .payload
-        .get("tenant_id")
-        .and_then(|v| v.as_str())
-        .map(str::to_owned);
-    tracing::info_span!("job", job = %job.name, job_id = %job.id, queue = %job.queue, trace_id = trace, tenant_id = tenant)
-}
+type PoolWorker = apalis::prelude::Worker<
+    Arc<LeasedJob>,
+    OttoBackend,
+    Registry,
+    Stack<TimeoutLayer, Stack<ConcurrencyLimitLayer, Stack<Data<AppContext>, Identity>>>,
+>;
 
 #[cfg(test)]
 mod tests {
