@@ -42,3 +42,4 @@ mod storage;
 mod team;
 mod webhooks;
 mod worker_processes;
+mod worker_runtime;
