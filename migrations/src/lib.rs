@@ -8,6 +8,7 @@ mod m20261122_000003_lead_list_index;
 mod m20261123_000004_pipeline_guards;
 mod m20261129_000005_call_notes;
 mod m20261129_000006_rep_phone;
+mod m20261129_000007_timeline_indexes;
 mod tables;
 
 pub struct Migrator;
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000004_pipeline_guards::Migration),
             Box::new(m20261129_000005_call_notes::Migration),
             Box::new(m20261129_000006_rep_phone::Migration),
+            Box::new(m20261129_000007_timeline_indexes::Migration),
         ]
     }
 }

@@ -14,6 +14,7 @@ use crate::helpers::{CallSeed, TestDatabase, TestResult, config, seed_call, seed
 
 on_both_databases!(
     daily_reports_are_written_once_per_tenant_and_day,
+    missing_reports_of_the_last_week_are_written_once,
     cleanups_remove_only_what_has_expired,
     the_sweep_enqueues_the_missing_step_of_stalled_calls,
 );
@@ -92,6 +93,65 @@ async fn daily_reports_are_written_once_per_tenant_and_day(db: TestDatabase) -> 
         .count(&ctx.db)
         .await?;
     assert_eq!(events, 2, "one recap event per report");
+    ctx.db.clone().close().await?;
+    Ok(())
+}
+
+/// A tenant that has existed for a month and lacks all but one report of the last seven days
+/// gets the six missing; a tenant created three days ago gets only the days it existed; a rerun
+/// writes nothing.
+async fn missing_reports_of_the_last_week_are_written_once(db: TestDatabase) -> TestResult {
+    use otto_db::entities::company;
+    use sea_orm::sea_query::Expr;
+    let ctx = context(&db).await?;
+    let slot = Utc::now();
+    for (tenant, age_days) in [("org_old", 30), ("org_new", 3)] {
+        seed_company(&ctx, tenant).await?;
+        company::Entity::update_many()
+            .col_expr(
+                company::Column::CreatedAt,
+                Expr::value(slot - Duration::days(age_days)),
+            )
+            .filter(company::Column::Id.eq(tenant))
+            .exec(&ctx.db)
+            .await?;
+    }
+    let two_days_ago = slot - Duration::days(2);
+    let payload = json!({ "schedule": "generate-daily-reports", "slot": slot - Duration::days(1) });
+    run(&ctx, "reports.daily", payload).await?;
+    let before = daily_report::Entity::find().count(&ctx.db).await?;
+    assert_eq!(before, 2, "both tenants have the report of {two_days_ago}");
+
+    let payload = json!({ "schedule": "check-missing-reports", "slot": slot });
+    run(&ctx, "reports.check_missing", payload.clone()).await?;
+    run(&ctx, "reports.check_missing", payload).await?;
+
+    let reports = daily_report::Entity::find().all(&ctx.db).await?;
+    let dates = |tenant: &str| {
+        let mut dates: Vec<String> = reports
+            .iter()
+            .filter(|r| r.company_id == tenant)
+            .map(|r| r.report_date.clone())
+            .collect();
+        dates.sort();
+        dates
+    };
+    let days_back = |from: i64, to: i64| -> Vec<String> {
+        (from..=to)
+            .rev()
+            .map(|back| (slot - Duration::days(back)).format("%Y-%m-%d").to_string())
+            .collect()
+    };
+    assert_eq!(
+        dates("org_old"),
+        days_back(1, 7),
+        "the last seven days, once each"
+    );
+    assert_eq!(
+        dates("org_new"),
+        days_back(1, 3),
+        "only the days it existed"
+    );
     ctx.db.clone().close().await?;
     Ok(())
 }

@@ -142,6 +142,9 @@ impl From<otto_service::ServiceError> for ApiError {
         match err {
             otto_service::ServiceError::Db(err) => ApiError::Database(err),
             otto_service::ServiceError::UnitOfWork(err) => err.into(),
+            otto_service::ServiceError::Invalid { field, message } => {
+                ApiError::validation(field, message)
+            }
             other => ApiError::Internal(other.into()),
         }
     }

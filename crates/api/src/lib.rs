@@ -186,11 +186,13 @@ fn routes_config(cfg: &mut web::ServiceConfig) {
     routes::ops::configure(cfg);
     routes::companies::configure(cfg);
     routes::leads::configure(cfg);
+    routes::timeline::configure(cfg);
     routes::calls::configure(cfg);
     routes::team::configure(cfg);
     routes::followups::configure(cfg);
     routes::messages::configure(cfg);
     routes::reports::configure(cfg);
+    routes::dashboard::configure(cfg);
     webhooks::configure(cfg);
     realtime::configure(cfg);
     cfg.service(crate::route_list::resource("/v1/me").get(routes::me::me))

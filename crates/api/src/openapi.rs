@@ -5,7 +5,9 @@ use utoipa::{Modify, OpenApi};
 
 use crate::openapi_extra::UnannotatedRoutes;
 use crate::problem::{FieldError, Problem};
-use crate::routes::{calls, companies, followups, leads, me, messages, ops, reports, team};
+use crate::routes::{
+    calls, companies, dashboard, followups, leads, me, messages, ops, reports, team, timeline,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -15,10 +17,11 @@ use crate::routes::{calls, companies, followups, leads, me, messages, ops, repor
         me::me, me::session,
         companies::get_company, companies::patch_company, companies::lockdown,
         leads::list_leads, leads::create_lead, leads::get_lead, leads::patch_lead, leads::delete_lead,
+        timeline::lead_timeline,
         calls::list_calls, calls::get_call, calls::patch_call,
         team::list_users, team::list_reps, team::patch_rep,
         followups::list_followups, followups::patch_followup, messages::list_messages,
-        reports::list_daily_reports,
+        reports::list_daily_reports, dashboard::dashboard_metrics,
     ),
     components(schemas(Problem, FieldError)),
     modifiers(&BearerAuth, &UnannotatedRoutes),
@@ -32,6 +35,7 @@ use crate::routes::{calls, companies, followups, leads, me, messages, ops, repor
         (name = "followups", description = "Follow-up drafts"),
         (name = "messages", description = "Text messages"),
         (name = "reports", description = "Stored daily reports"),
+        (name = "dashboard", description = "Figures of a range of days"),
         (name = "webhooks", description = "Provider deliveries (SPEC section 6)"),
         (name = "realtime", description = "WebSockets (SPEC section 7)"),
     )

@@ -107,6 +107,14 @@ pub struct Config {
     pub realtime: RealtimeConfig,
     pub integrations: IntegrationsConfig,
     pub schedule: ScheduleConfig,
+    pub crm: CrmConfig,
+}
+
+/// The CRM's read side.
+#[derive(Debug, Clone)]
+pub struct CrmConfig {
+    /// `DASHBOARD_CACHE_SECONDS` (300): how long dashboard figures are served from the cache.
+    pub dashboard_cache_ttl: Duration,
 }
 
 /// The HTTP server.
@@ -345,6 +353,13 @@ impl Config {
             },
             schedule: ScheduleConfig {
                 overrides: parse_schedule_overrides(get("SCHEDULE_OVERRIDES"))?,
+            },
+            crm: CrmConfig {
+                dashboard_cache_ttl: Duration::from_secs(parse_or(
+                    &get,
+                    "DASHBOARD_CACHE_SECONDS",
+                    300,
+                )?),
             },
             webhooks,
             rate_limits: RateLimitConfig::from_lookup(&get)?,

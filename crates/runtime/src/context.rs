@@ -12,6 +12,7 @@ use sea_orm::DatabaseConnection;
 use sea_orm::DatabaseTransaction;
 use tokio_util::sync::CancellationToken;
 
+use crate::cache::Cache;
 use crate::config::{Config, Mode};
 use crate::event_bus::{EventBus, InProcessBus, RedisBus};
 use crate::jobs::{DbJobQueue, JobQueue, RedisJobQueue};
@@ -42,6 +43,8 @@ pub struct AppContext {
     pub bus: Arc<dyn EventBus>,
     pub queue: Arc<dyn JobQueue>,
     pub outbox: OutboxRelay,
+    /// Computed answers with a time to live (Redis, or memory in embedded mode).
+    pub cache: Arc<Cache>,
     pub shutdown: CancellationToken,
 }
 
@@ -82,6 +85,10 @@ impl AppContext {
             }
         };
         let outbox = OutboxRelay::new(db.clone(), bus.clone(), OUTBOX_POLL);
+        let cache = Arc::new(match &redis {
+            Some(pool) => Cache::redis(pool.clone(), &config.redis.prefix),
+            None => Cache::memory(),
+        });
         Ok(Self {
             config: Arc::new(config),
             db,
@@ -89,6 +96,7 @@ impl AppContext {
             bus,
             queue,
             outbox,
+            cache,
             shutdown,
         })
     }

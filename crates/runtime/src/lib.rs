@@ -1,6 +1,7 @@
 //! The runtime pieces every Otto process shares: configuration, telemetry, the Redis pool,
 //! the event bus, the job queue, the outbox relay, and graceful shutdown.
 
+pub mod cache;
 pub mod config;
 pub mod context;
 pub mod event_bus;

@@ -4,9 +4,9 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Duration, Utc};
 use otto_domain::jobs::{
-    CleanupEphemeralSessions, CleanupOldTasks, GenerateDailyReports, JobKind, NewJob, PollUwcJobs,
-    ProcessPendingTranscriptions, PurgeHeartbeats, PurgeIdempotencyKeys, PurgeOutbox,
-    PurgeScheduleRuns, Queue, SlotPayload,
+    CheckMissingReports, CleanupEphemeralSessions, CleanupOldTasks, GenerateDailyReports, JobKind,
+    NewJob, PollUwcJobs, ProcessPendingTranscriptions, PurgeHeartbeats, PurgeIdempotencyKeys,
+    PurgeOutbox, PurgeScheduleRuns, Queue, SlotPayload,
 };
 use otto_runtime::config::ScheduleOverride;
 
@@ -99,6 +99,13 @@ pub fn standard_schedule() -> Result<Vec<Schedule>, String> {
             "0 30 0 * * *",
             GenerateDailyReports::NAME,
             GenerateDailyReports::QUEUE,
+        ),
+        // every 6 hours, at :45 (after the daily report's 00:30)
+        (
+            "check-missing-reports",
+            "0 45 */6 * * *",
+            CheckMissingReports::NAME,
+            CheckMissingReports::QUEUE,
         ),
         (
             "purge-idempotency-keys",

@@ -10,4 +10,10 @@ pub enum ServiceError {
     /// A follow-on job's payload could not be serialised (a bug, never retried usefully).
     #[error("job payload cannot be serialised: {0}")]
     Payload(#[from] serde_json::Error),
+    /// Input the operation refuses (a field and why), answered as a validation error.
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
 }

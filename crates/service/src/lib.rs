@@ -5,11 +5,14 @@
 
 pub mod call_views;
 pub mod calls;
+pub mod dashboard;
 pub mod error;
 pub mod followups;
 pub mod members;
 pub mod messages;
+pub mod timeline;
 pub mod transcripts;
 pub mod visibility;
+pub mod zone;
 
 pub use error::ServiceError;

@@ -39,7 +39,9 @@ impl From<serde_json::Error> for JobError {
 impl From<otto_service::ServiceError> for JobError {
     fn from(err: otto_service::ServiceError) -> Self {
         match err {
-            otto_service::ServiceError::Payload(_) => JobError::Permanent(err.into()),
+            otto_service::ServiceError::Payload(_) | otto_service::ServiceError::Invalid { .. } => {
+                JobError::Permanent(err.into())
+            }
             _ => JobError::Retryable(err.into()),
         }
     }

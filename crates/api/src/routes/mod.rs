@@ -1,5 +1,6 @@
 pub mod calls;
 pub mod companies;
+pub mod dashboard;
 pub mod followups;
 pub mod leads;
 pub mod me;
@@ -7,6 +8,7 @@ pub mod messages;
 pub mod ops;
 pub mod reports;
 pub mod team;
+pub mod timeline;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use otto_db::TenantTxn;

@@ -87,6 +87,12 @@ scheduled_job!(
     Queue::Default
 );
 scheduled_job!(
+    /// Writes every daily report a tenant lacks for the seven UTC days before the slot.
+    CheckMissingReports,
+    "reports.check_missing",
+    Queue::Default
+);
+scheduled_job!(
     /// Deletes sent outbox events older than a week.
     PurgeOutbox,
     "maintenance.purge_outbox",

@@ -5,7 +5,7 @@ pub mod maintenance;
 pub mod pipeline;
 pub mod reports;
 
-use otto_domain::jobs::GenerateDailyReports;
+use otto_domain::jobs::{CheckMissingReports, GenerateDailyReports};
 
 use crate::Registry;
 
@@ -14,6 +14,8 @@ pub fn registry(config: &otto_runtime::Config) -> Registry {
     let mut registry = Registry::default();
     maintenance::register(&mut registry);
     pipeline::Pipeline::from_config(config).register(&mut registry);
-    registry.add::<GenerateDailyReports>(());
+    registry
+        .add::<GenerateDailyReports>(())
+        .add::<CheckMissingReports>(());
     registry
 }

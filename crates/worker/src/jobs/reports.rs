@@ -1,16 +1,17 @@
 //! `generate-daily-reports`: one `daily_reports` row per tenant for the UTC day that just ended
 //! (calls, answered, booked, booking rate, new leads, appointments, top objections) and one
 //! `analytics.daily_recap.ready` event. The row is unique per (tenant, date): a second run of the
-//! same slot inserts nothing and emits nothing.
+//! same slot inserts nothing and emits nothing. `check-missing-reports` (every 6 hours) writes
+//! the reports of the last seven days that a tenant lacks (a day no scheduler ran).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use chrono::{Duration, NaiveDate, Utc};
 use otto_db::TenantTxn;
 use otto_db::entities::{appointment, call, company, daily_report, lead};
 use otto_domain::catalog::ANALYTICS_DAILY_RECAP_READY;
-use otto_domain::jobs::GenerateDailyReports;
+use otto_domain::jobs::{CheckMissingReports, GenerateDailyReports};
 use otto_domain::{TenantId, TraceId};
 use otto_runtime::AppContext;
 use sea_orm::sea_query::OnConflict;
@@ -53,6 +54,59 @@ impl Perform for GenerateDailyReports {
     }
 }
 
+/// The report of a day may be missing when no scheduler ran at 00:30 UTC that day.
+const MISSING_REPORT_LOOKBACK_DAYS: i64 = 7;
+
+#[async_trait]
+impl Perform for CheckMissingReports {
+    type State = ();
+
+    /// For each of the seven UTC days before the slot, writes the report of every tenant that
+    /// existed that day and has none.
+    async fn perform(self, _: &(), ctx: &AppContext) -> Result<(), JobError> {
+        let today = self.slot.date_naive();
+        let days: Vec<NaiveDate> = (1..=MISSING_REPORT_LOOKBACK_DAYS)
+            .map(|back| today - Duration::days(back))
+            .collect();
+        let tenants: Vec<(String, chrono::DateTime<Utc>)> = company::Entity::find()
+            .select_only()
+            .column(company::Column::Id)
+            .column(company::Column::CreatedAt)
+            .into_tuple()
+            .all(&ctx.db)
+            .await?;
+        let existing: HashSet<(String, String)> = daily_report::Entity::find()
+            .select_only()
+            .column(daily_report::Column::CompanyId)
+            .column(daily_report::Column::ReportDate)
+            .filter(daily_report::Column::ReportDate.is_in(days.iter().map(report_date)))
+            .into_tuple()
+            .all(&ctx.db)
+            .await?
+            .into_iter()
+            .collect();
+        let mut created = 0;
+        for (tenant, since) in tenants {
+            let Ok(tenant_id) = TenantId::try_from(tenant.as_str()) else {
+                continue;
+            };
+            for day in days.iter().filter(|day| **day >= since.date_naive()) {
+                if !existing.contains(&(tenant.clone(), report_date(day)))
+                    && report_for(ctx, &tenant_id, *day).await?
+                {
+                    created += 1;
+                }
+            }
+        }
+        tracing::info!(created, "missing daily reports written");
+        Ok(())
+    }
+}
+
+fn report_date(day: &NaiveDate) -> String {
+    day.format("%Y-%m-%d").to_string()
+}
+
 /// Writes `tenant`'s report for `day` and its event; false when it already existed.
 async fn report_for(ctx: &AppContext, tenant: &TenantId, day: NaiveDate) -> Result<bool, JobError> {
     // Read first, outside the unit of work: one that reads before it writes cannot take SQLite's
@@ -61,7 +115,7 @@ async fn report_for(ctx: &AppContext, tenant: &TenantId, day: NaiveDate) -> Resu
     let utx = TenantTxn::begin(&ctx.db, tenant, TraceId::generate()).await?;
     let now = Utc::now();
     let id = Uuid::now_v7();
-    let report_date = day.format("%Y-%m-%d").to_string();
+    let report_date = report_date(&day);
     let inserted = daily_report::Entity::insert(daily_report::ActiveModel {
         id: Set(id),
         company_id: Set(tenant.to_string()),
