@@ -16,7 +16,7 @@ use crate::helpers::{TestApp, TestDatabase, TestResult};
 
 const TWILIO_TOKEN: &str = "a1b2c3d4e5f6";
 const PUBLIC_BASE: &str = "https://otto.example.com";
-const CLERK_SECRET: &str = "whsec_b3R0by10ZXN0LXNlY3JldC0wMTIzNDU2Nzg5YWJjZGVm";
+pub(crate) const CLERK_SECRET: &str = "whsec_b3R0by10ZXN0LXNlY3JldC0wMTIzNDU2Nzg5YWJjZGVm";
 const UWC_SECRET: &str = "uwc-test-secret";
 pub(crate) const CALLRAIL_SECRET: &str = "callrail-secret";
 const BLAND_SECRET: &str = "bland-secret";
@@ -387,7 +387,7 @@ async fn post_uwc(
         .await
 }
 
-async fn post_clerk(
+pub(crate) async fn post_clerk(
     app: &TestApp,
     id: &str,
     body: &Value,

@@ -30,6 +30,7 @@ use std::sync::Arc;
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpResponse, HttpServer, web};
+use otto_integrations::clerk::{ClerkClient, ClerkSettings};
 use otto_runtime::context::StartError;
 use otto_runtime::{AppContext, Config, metrics_recorder};
 use tokio::task::JoinHandle;
@@ -104,6 +105,10 @@ impl Application {
                 ctx.config.realtime.max_message_bytes,
             )),
             known_members: Arc::default(),
+            clerk: ClerkSettings::from_config(&ctx.config)
+                .map(ClerkClient::new)
+                .transpose()
+                .map_err(|e| StartError::Config(format!("Clerk client: {e}")))?,
         };
         let router = state
             .hub

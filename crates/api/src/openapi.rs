@@ -19,7 +19,7 @@ use crate::routes::{
         leads::list_leads, leads::create_lead, leads::get_lead, leads::patch_lead, leads::delete_lead,
         timeline::lead_timeline,
         calls::list_calls, calls::get_call, calls::patch_call,
-        team::list_users, team::list_reps, team::patch_rep,
+        team::list_users, team::patch_user, team::list_reps, team::patch_rep,
         followups::list_followups, followups::patch_followup, messages::list_messages,
         reports::list_daily_reports, dashboard::dashboard_metrics,
     ),

@@ -3,6 +3,7 @@ use std::sync::{Arc, Mutex};
 
 use metrics_exporter_prometheus::PrometheusHandle;
 use otto_domain::Role;
+use otto_integrations::clerk::ClerkClient;
 use otto_runtime::AppContext;
 
 use crate::auth::jwt::TokenVerifier;
@@ -21,4 +22,6 @@ pub struct ApiState {
     pub hub: Arc<Hub>,
     /// (tenant, user, role) already provisioned by this process.
     pub known_members: Arc<Mutex<HashSet<(String, String, Role)>>>,
+    /// Clerk's Backend API, when `CLERK_SECRET_KEY` is set (role changes).
+    pub clerk: Option<ClerkClient>,
 }

@@ -40,6 +40,18 @@ impl Role {
     }
 }
 
+impl Role {
+    /// The Clerk organization role key Otto writes for this role (the seeds' role names:
+    /// `manager`, `csr`, `sales_rep`); reading accepts more (see [`Role::from_clerk`]).
+    pub fn clerk_key(self) -> &'static str {
+        match self {
+            Role::Leadership => "org:manager",
+            Role::Csr => "org:csr",
+            Role::Rep => "org:sales_rep",
+        }
+    }
+}
+
 impl fmt::Display for Role {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -77,6 +89,9 @@ mod tests {
         ];
         for (raw, role) in table {
             assert_eq!(Role::from_clerk(raw), Some(role), "{raw}");
+        }
+        for role in Role::ALL {
+            assert_eq!(Role::from_clerk(role.clerk_key()), Some(role), "{role}");
         }
         assert_eq!(Role::from_clerk("org:janitor"), None);
     }

@@ -1,4 +1,6 @@
 //! Outbound provider clients: typed requests over reqwest with timeouts, retries, metrics and a
 //! wiremock-tested contract.
 
+pub mod clerk;
+pub mod retry;
 pub mod uwc;

@@ -5,15 +5,16 @@
 //! errors are retried with exponential backoff and jitter; other errors are returned at once.
 //! Shapes: docs/integrations/uwc.md.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hmac::{Hmac, KeyInit, Mac};
 use otto_runtime::config::Secret;
-use otto_runtime::jobs::backoff;
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+use crate::retry::{Endpoint, RetryPolicy, send_with_retries};
 
 /// Hex HMAC-SHA256 of `"{timestamp}.{body}"`: the signature of UWC requests and callbacks.
 pub fn signature(secret: &str, timestamp: &str, body: &[u8]) -> String {
@@ -316,52 +317,26 @@ impl UwcClient {
             Some(body) => serde_json::to_vec(body)?,
             None => Vec::new(),
         };
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let started = Instant::now();
-            let result = self
-                .send_once(method.clone(), path, &body, idempotency_key)
-                .await;
-            let ms = started.elapsed().as_secs_f64() * 1000.0;
-            metrics::histogram!("uwc_request_duration_ms", "endpoint" => endpoint, "method" => method.as_str().to_owned()).record(ms);
-            let retryable = match &result {
-                Ok((status, _)) => {
-                    metrics::counter!("uwc_requests_total", "endpoint" => endpoint, "method" => method.as_str().to_owned(), "status" => status.as_u16().to_string()).increment(1);
-                    status.as_u16() == 429 || status.is_server_error()
-                }
-                Err(err) => {
-                    let kind = if err.is_timeout() {
-                        "timeout"
-                    } else {
-                        "connect"
-                    };
-                    metrics::counter!("uwc_request_errors_total", "endpoint" => endpoint, "error_type" => kind).increment(1);
-                    true
-                }
-            };
-            if retryable && attempt <= self.settings.max_retries {
-                metrics::counter!("uwc_retries_total", "endpoint" => endpoint).increment(1);
-                let delay = backoff(attempt, self.settings.retry_base);
-                tracing::warn!(
-                    endpoint,
-                    attempt,
-                    delay_ms = delay.as_millis() as u64,
-                    "UWC request failed; retrying"
-                );
-                tokio::time::sleep(delay).await;
-                continue;
-            }
-            let (status, text) = result?;
-            if !status.is_success() {
-                metrics::counter!("uwc_request_errors_total", "endpoint" => endpoint, "error_type" => "status").increment(1);
-                return Err(UwcError::Status {
-                    status: status.as_u16(),
-                    body: text.chars().take(500).collect(),
-                });
-            }
-            return Ok(serde_json::from_str(&text)?);
+        let endpoint = Endpoint {
+            provider: "uwc",
+            name: endpoint,
+            method: &method,
+        };
+        let policy = RetryPolicy {
+            max_retries: self.settings.max_retries,
+            base: self.settings.retry_base,
+        };
+        let (status, text) = send_with_retries(endpoint, policy, || {
+            self.send_once(method.clone(), path, &body, idempotency_key)
+        })
+        .await?;
+        if !status.is_success() {
+            return Err(UwcError::Status {
+                status: status.as_u16(),
+                body: text.chars().take(500).collect(),
+            });
         }
+        Ok(serde_json::from_str(&text)?)
     }
 
     async fn send_once(

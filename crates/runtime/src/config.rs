@@ -182,6 +182,16 @@ pub struct TelemetryConfig {
 #[derive(Debug, Clone)]
 pub struct IntegrationsConfig {
     pub uwc: UwcConfig,
+    pub clerk: ClerkApiConfig,
+}
+
+/// Clerk's Backend API, for the changes Otto makes in Clerk (role changes).
+#[derive(Debug, Clone)]
+pub struct ClerkApiConfig {
+    /// `CLERK_API_URL` (`https://api.clerk.com/v1`).
+    pub api_url: String,
+    /// `CLERK_SECRET_KEY`; without it (development) a role change is recorded in Otto only.
+    pub secret_key: Option<Secret>,
 }
 
 /// `SCHEDULE_OVERRIDES`: `name=when` pairs replacing a schedule's timing (tests, local runs),
@@ -350,6 +360,15 @@ impl Config {
             realtime,
             integrations: IntegrationsConfig {
                 uwc: UwcConfig::from_lookup(&get)?,
+                clerk: ClerkApiConfig {
+                    api_url: get("CLERK_API_URL")
+                        .map(|v| v.trim().trim_end_matches('/').to_owned())
+                        .filter(|v| !v.is_empty())
+                        .unwrap_or_else(|| "https://api.clerk.com/v1".to_owned()),
+                    secret_key: get("CLERK_SECRET_KEY")
+                        .filter(|v| !v.is_empty())
+                        .map(Secret),
+                },
             },
             schedule: ScheduleConfig {
                 overrides: parse_schedule_overrides(get("SCHEDULE_OVERRIDES"))?,

@@ -3,11 +3,17 @@
 //! `sales_reps` row (SPEC section 13), so `/v1/me` can name its rep id.
 
 use chrono::Utc;
+use otto_db::TenantTxn;
 use otto_db::entities::{company, sales_rep, user};
-use otto_domain::{Role, TenantId, UserId};
+use otto_domain::catalog::IDENTITY_USER_UPDATED;
+use otto_domain::{Role, TenantId, TraceId, UserId};
+use otto_integrations::clerk::ClerkClient;
+use otto_runtime::AppContext;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
+
+use crate::ServiceError;
 
 /// Creates the tenant's company row (named after its id until Clerk tells its name) if absent.
 ///
@@ -119,4 +125,89 @@ pub async fn sync_rep(
     }
     others.exec(conn).await?;
     Ok(())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RoleChangeError {
+    #[error("no such user in this company")]
+    NotFound,
+    #[error(transparent)]
+    Clerk(#[from] otto_integrations::clerk::ClerkError),
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+}
+
+impl From<sea_orm::DbErr> for RoleChangeError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        Self::Service(err.into())
+    }
+}
+
+impl From<otto_db::UnitOfWorkError> for RoleChangeError {
+    fn from(err: otto_db::UnitOfWorkError) -> Self {
+        Self::Service(err.into())
+    }
+}
+
+/// Gives `user` of `tenant` the `role` (SPEC section 13): Clerk first, since Clerk owns roles and
+/// the next token carries them (skipped without a Clerk client, in development), then Otto's
+/// record, the rep row and `identity.user.updated`, in one unit of work. The membership webhook
+/// Clerk sends afterwards finds everything in place.
+///
+/// # Errors
+/// `NotFound` for a user of another company (or none); Clerk's refusal; database failures.
+pub async fn change_role(
+    ctx: &AppContext,
+    clerk: Option<&ClerkClient>,
+    tenant: &TenantId,
+    trace: TraceId,
+    user_id: &UserId,
+    role: Role,
+) -> Result<user::Model, RoleChangeError> {
+    let exists = {
+        let utx = TenantTxn::begin(&ctx.db, tenant, trace.clone()).await?;
+        let found = utx
+            .scope()
+            .find_by_id::<user::Entity, _>(user_id.to_string())
+            .await?;
+        utx.finish_read().await?;
+        found.is_some()
+    };
+    if !exists {
+        return Err(RoleChangeError::NotFound);
+    }
+    if let Some(clerk) = clerk {
+        clerk
+            .update_membership_role(tenant.as_str(), user_id.as_str(), role.clerk_key())
+            .await?;
+    }
+    // Writes first, then reads: see "SQLite and units of work" in docs/architecture.md.
+    let utx = TenantTxn::begin(&ctx.db, tenant, trace).await?;
+    let changed = utx
+        .scope()
+        .update_many::<user::Entity>()
+        .filter(user::Column::Id.eq(user_id.as_str()))
+        .col_expr(user::Column::Role, Expr::value(role.as_str()))
+        .col_expr(user::Column::UpdatedAt, Expr::value(Utc::now()))
+        .exec(utx.conn())
+        .await?;
+    if changed.rows_affected == 0 {
+        utx.rollback().await?;
+        return Err(RoleChangeError::NotFound);
+    }
+    sync_rep(utx.conn(), tenant, user_id, role).await?;
+    let user = utx
+        .scope()
+        .find_by_id::<user::Entity, _>(user_id.to_string())
+        .await?
+        .ok_or(RoleChangeError::NotFound)?;
+    utx.emit(
+        utx.event(
+            IDENTITY_USER_UPDATED,
+            serde_json::json!({ "user_id": user_id, "role": role }),
+        )
+        .with_user(user_id.clone()),
+    );
+    utx.commit(ctx).await?;
+    Ok(user)
 }

@@ -1,13 +1,15 @@
 //! The team (SPEC section 13): `GET /v1/users` (leadership, csr) with each user's rep id, and
 //! `GET|PATCH /v1/reps` (the rep rows kept in step with the `rep` role by the service layer).
-//! Role changes (`PATCH /v1/users/{id}`) go through Clerk and are not built yet.
+//! Role changes (`PATCH /v1/users/{id}`, leadership, never one's own) are made in Clerk first
+//! (`otto_service::members::change_role`).
 
 use std::collections::HashMap;
 
 use actix_web::web;
 use otto_db::entities::{sales_rep, user};
 use otto_domain::catalog::IDENTITY_USER_UPDATED;
-use otto_domain::{PhoneE164, UserId};
+use otto_domain::{PhoneE164, Role, TraceId, UserId};
+use otto_service::members::{self, RoleChangeError};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
@@ -18,10 +20,12 @@ use super::{begin, timestamp};
 use crate::auth::{AnyRole, Authorized, Leadership, Staff};
 use crate::error::ApiError;
 use crate::pagination::{Page, PageQuery};
+use crate::request_context::RequestContext;
 use crate::state::ApiState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(crate::route_list::resource("/v1/users").get(list_users))
+        .service(crate::route_list::resource("/v1/users/{id}").patch(patch_user))
         .service(crate::route_list::resource("/v1/reps").get(list_reps))
         .service(crate::route_list::resource("/v1/reps/{id}").patch(patch_rep));
 }
@@ -55,6 +59,14 @@ impl From<sales_rep::Model> for Rep {
             active: row.active,
         }
     }
+}
+
+/// `PATCH /v1/users/{id}`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserPatch {
+    /// `leadership|csr|rep`.
+    role: String,
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -116,6 +128,69 @@ pub async fn list_users(
             role: row.role,
         },
     )))
+}
+
+#[utoipa::path(patch, path = "/v1/users/{id}", tag = "team", security(("bearer" = [])), request_body = UserPatch,
+    responses((status = 200, body = TeamUser, description = "The user with the new role (Clerk changed first)"),
+        (status = 403, body = crate::problem::Problem, description = "Not leadership, or one's own role"),
+        (status = 404, body = crate::problem::Problem, description = "No such user in the company"),
+        (status = 422, body = crate::problem::Problem, description = "Unknown role"),
+        (status = 503, body = crate::problem::Problem, description = "Clerk refused or could not be reached; nothing changed")))]
+pub async fn patch_user(
+    state: web::Data<ApiState>,
+    caller: Authorized<Leadership>,
+    id: web::Path<String>,
+    patch: web::Json<UserPatch>,
+) -> Result<web::Json<TeamUser>, ApiError> {
+    let target = UserId::try_from(id.as_str()).map_err(|_| ApiError::NotFound)?;
+    if target == caller.user_id {
+        return Err(ApiError::Forbidden(
+            "one's own role cannot be changed".to_owned(),
+        ));
+    }
+    let role = Role::ALL
+        .into_iter()
+        .find(|role| role.as_str() == patch.role)
+        .ok_or_else(|| ApiError::validation("role", "must be one of leadership, csr, rep"))?;
+    let trace = RequestContext::current()
+        .map(|c| c.trace_id)
+        .unwrap_or_else(TraceId::generate);
+    let user = members::change_role(
+        &state.ctx,
+        state.clerk.as_ref(),
+        &caller.tenant_id,
+        trace,
+        &target,
+        role,
+    )
+    .await
+    .map_err(role_change_error)?;
+    let utx = begin(&state, &caller).await?;
+    let rep = utx
+        .scope()
+        .select::<sales_rep::Entity>()
+        .filter(sales_rep::Column::UserId.eq(user.id.as_str()))
+        .filter(sales_rep::Column::Active.eq(true))
+        .one(utx.conn())
+        .await?;
+    utx.finish_read().await?;
+    Ok(web::Json(TeamUser {
+        rep_id: rep.map(|rep| rep.id),
+        created_at: timestamp(user.created_at),
+        id: user.id,
+        email: user.email,
+        name: user.name,
+        role: user.role,
+    }))
+}
+
+fn role_change_error(err: RoleChangeError) -> ApiError {
+    match err {
+        RoleChangeError::NotFound => ApiError::NotFound,
+        RoleChangeError::Clerk(err) if err.is_not_found() => ApiError::NotFound,
+        RoleChangeError::Clerk(err) => ApiError::Unavailable(err.into()),
+        RoleChangeError::Service(err) => err.into(),
+    }
 }
 
 #[utoipa::path(get, path = "/v1/reps", tag = "team", security(("bearer" = [])), params(RepQuery),
