@@ -3,15 +3,16 @@ use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
 use apalis::layers::TimeoutLayer;
-use apalis::layers::limit::ConcurrencyLimitLayer;
+use apalis::layers::limit::GlobalConcurrencyLimitLayer;
 use apalis::prelude::{Data, Monitor, WorkerBuilder, WorkerBuilderExt};
 use otto_runtime::AppContext;
 use otto_runtime::jobs::{LeasedJob, Queue};
+use tokio::sync::Semaphore;
 use tower::layer::util::{Identity, Stack};
 
 use crate::Registry;
 use crate::ack::AckLayer;
-use crate::backend::OttoBackend;
+use crate::backend::{OttoBackend, PoolSource};
 use crate::heartbeat;
 
 #[derive(Debug, Clone)]
@@ -177,18 +178,19 @@ impl Pool {
     /// Around the registry (dispatching by job name), outermost first: the ack layer (the
     /// backend's middleware), the context as `Data`, the slot limit, the per-job timeout.
     fn worker(&self) -> PoolWorker {
-        let backend = OttoBackend::new(
-            self.ctx.queue.clone(),
-            self.queues.clone(),
-            self.settings.lease,
-            self.settings.idle_poll,
-            self.ctx.shutdown.clone(),
-            self.ack.clone(),
-        );
+        let slots = Arc::new(Semaphore::new(self.slots.max(1)));
+        let source = PoolSource {
+            queue: self.ctx.queue.clone(),
+            queues: self.queues.clone(),
+            lease: self.settings.lease,
+            idle_poll: self.settings.idle_poll,
+            shutdown: self.ctx.shutdown.clone(),
+            slots: slots.clone(),
+        };
         WorkerBuilder::new(self.name.clone())
-            .backend(backend)
+            .backend(OttoBackend::new(source, self.ack.clone()))
             .data(self.ctx.clone())
-            .concurrency(self.slots.max(1))
+            .layer(GlobalConcurrencyLimitLayer::with_semaphore(slots))
             .timeout(self.ctx.config.worker.job_timeout)
             .build(self.registry.clone())
     }
@@ -198,7 +200,7 @@ type PoolWorker = apalis::prelude::Worker<
     Arc<LeasedJob>,
     OttoBackend,
     Registry,
-    Stack<TimeoutLayer, Stack<ConcurrencyLimitLayer, Stack<Data<AppContext>, Identity>>>,
+    Stack<TimeoutLayer, Stack<GlobalConcurrencyLimitLayer, Stack<Data<AppContext>, Identity>>>,
 >;
 
 #[cfg(test)]
