@@ -28,6 +28,9 @@ pub struct MockSettings {
     pub api_key: String,
     pub hmac_secret: String,
     pub complete_after: Duration,
+    /// How long an ASR submission or an analysis request takes to answer (0 by default), so a
+    /// watcher can see a call in each pipeline state.
+    pub respond_after: Duration,
     pub callbacks: bool,
 }
 
@@ -182,6 +185,7 @@ impl Mock {
 }
 
 async fn submit_asr(mock: web::Data<Mock>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    tokio::time::sleep(mock.settings.respond_after).await;
     let request: AsrBatchRequest = match mock.parse(&req, &body) {
         Ok(request) => request,
         Err(refusal) => return *refusal,
@@ -233,6 +237,7 @@ async fn job_status(
 
 /// A keyword reading of the transcript: enough to exercise every field.
 async fn analyse(mock: web::Data<Mock>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    tokio::time::sleep(mock.settings.respond_after).await;
     let request: AnalysisRequest = match mock.parse(&req, &body) {
         Ok(request) => request,
         Err(refusal) => return *refusal,

@@ -29,6 +29,9 @@ enum Command {
         /// How long a transcription takes.
         #[arg(long, default_value_t = 1000)]
         complete_after_ms: u64,
+        /// How long an ASR submission or an analysis request takes to answer.
+        #[arg(long, default_value_t = 0)]
+        respond_after_ms: u64,
         /// Never call Otto back (results only by polling).
         #[arg(long)]
         no_callbacks: bool,
@@ -81,12 +84,14 @@ async fn main() -> std::process::ExitCode {
             api_key,
             hmac_secret,
             complete_after_ms,
+            respond_after_ms,
             no_callbacks,
         } => {
             let settings = mock_uwc::MockSettings {
                 api_key,
                 hmac_secret,
                 complete_after: Duration::from_millis(complete_after_ms),
+                respond_after: Duration::from_millis(respond_after_ms),
                 callbacks: !no_callbacks,
             };
             match mock_uwc::serve(port, settings).await {

@@ -23,6 +23,7 @@ const UWC_SECRET: &str = "uwc-pipeline-secret";
 on_both_databases!(
     a_call_goes_through_the_pipeline_by_webhook,
     a_call_goes_through_the_pipeline_by_polling,
+    the_crm_shows_a_call_move_through_every_pipeline_status,
 );
 
 fn free_port() -> Result<u16, std::io::Error> {
@@ -39,12 +40,23 @@ pub(crate) struct MockUwc {
 
 impl MockUwc {
     pub(crate) async fn start(callbacks: bool) -> Result<Self, Box<dyn std::error::Error>> {
+        Self::start_with(callbacks, 300, 0).await
+    }
+
+    /// A mock whose transcriptions take `complete_ms` and whose ASR submissions and analyses
+    /// take `respond_ms` to answer.
+    pub(crate) async fn start_with(
+        callbacks: bool,
+        complete_ms: u64,
+        respond_ms: u64,
+    ) -> Result<Self, Box<dyn std::error::Error>> {
         let port = free_port()?;
         let mut command = Command::new(env!("CARGO_BIN_EXE_otto-dev"));
         command
             .args(["mock-uwc", "--port", &port.to_string()])
             .args(["--api-key", UWC_KEY, "--hmac-secret", UWC_SECRET])
-            .args(["--complete-after-ms", "300"])
+            .args(["--complete-after-ms", &complete_ms.to_string()])
+            .args(["--respond-after-ms", &respond_ms.to_string()])
             .stdout(Stdio::null());
         if !callbacks {
             command.arg("--no-callbacks");
@@ -231,6 +243,66 @@ async fn a_call_goes_through_the_pipeline_by_polling(db: TestDatabase) -> TestRe
     assert_eq!(delivered.status(), 200);
     assert_exactly_once(&app, &call).await?;
     assert_eq!(mock.stats().await?["asr_submissions"], 1);
+    app.stop().await;
+    Ok(())
+}
+
+/// `GET /v1/calls/{id}` watched while a call goes through the pipeline: each step of the mock
+/// takes 1.5 s (submission, transcription, analysis), so a watcher polling every 100 ms sees
+/// `received`, `transcribing`, `transcribed` and `analyzed`, in that order and nothing else; the
+/// end shows the transcript, the analysis and the follow-up draft.
+async fn the_crm_shows_a_call_move_through_every_pipeline_status(db: TestDatabase) -> TestResult {
+    let mock = MockUwc::start_with(true, 1_500, 1_500).await?;
+    let app = pipeline_app(db, &mock, "60").await?;
+    let csr = app.token(TENANT, "user_csr", Role::Csr);
+    let body = callrail_body("CALWATCH", "CRP", Some("https://rec.example.com/w.mp3"));
+    let (code, _) =
+        status_of(post_callrail(&app, "/webhooks/callrail/call-complete", &body).await?).await?;
+    assert_eq!(code, 200);
+    let id = call::Entity::find()
+        .filter(call::Column::ProviderCallId.eq("CALWATCH"))
+        .one(&app.ctx.db)
+        .await?
+        .ok_or("call missing")?
+        .id;
+
+    let mut seen: Vec<String> = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    let detail = loop {
+        let (code, detail) = app
+            .json(Method::GET, &format!("/v1/calls/{id}"), &csr, None)
+            .await?;
+        assert_eq!(code, 200, "{detail}");
+        let status = detail["status"].as_str().unwrap_or_default().to_owned();
+        if seen.last() != Some(&status) {
+            seen.push(status.clone());
+        }
+        if status == "analyzed"
+            && detail["followups"]
+                .as_array()
+                .is_some_and(|f| !f.is_empty())
+        {
+            break detail;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "stuck after {seen:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        seen,
+        ["received", "transcribing", "transcribed", "analyzed"]
+    );
+    assert!(
+        detail["transcript"]["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("air conditioner")),
+        "{detail}"
+    );
+    assert_eq!(detail["analysis"]["booking_intent"], "high", "{detail}");
+    assert_eq!(detail["followups"][0]["status"], "draft", "{detail}");
+    assert_eq!(detail["has_transcript"], true);
     app.stop().await;
     Ok(())
 }
