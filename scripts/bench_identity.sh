@@ -8,24 +8,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${1:-10s}
-command -v wrk >/dev/null || { echo "wrk is required (apt-get install wrk)" >&2; exit 1; }
-PG=${BENCH_PG:-postgres://postgres@127.0.0.1:5432}
+source scripts/bench/common.sh
 REDIS=${BENCH_REDIS:-redis://127.0.0.1:6379}
-
-target=$(realpath "${CARGO_TARGET_DIR:-target}")
-[ -n "${SKIP_BUILD:-}" ] || cargo build --release --bin otto-api >&2
-db="otto_bench_$$"
-psql "$PG/postgres" -qc "CREATE DATABASE $db" >/dev/null
-work=$(mktemp -d)
-cleanup() {
-  kill "$(jobs -p)" 2>/dev/null || true
-  wait 2>/dev/null || true
-  psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+bench_prepare otto_bench
 export DATABASE_URL="$PG/$db" REDIS_URL="$REDIS" REDIS_PREFIX="otto-bench-$$:" MIGRATE_ON_START=true \
   PORT=$port LOG_LEVEL=warn RATE_LIMIT_USER=100000000/second RATE_LIMIT_TENANT=100000000/second
 (cd "$work" && exec "$target/release/otto-api") &
@@ -41,10 +26,6 @@ psql "$PG/$db" -qc "ANALYZE leads" >/dev/null
 items=$(curl -fs -H "$auth" "http://127.0.0.1:$port/v1/leads?limit=50" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["items"]))')
 [ "$items" = 50 ] || { echo "expected 50 leads per page, got $items" >&2; exit 1; }
 
-summary() { # url, connections, extra wrk args -> "rps p50 p99"
-  wrk -t"$([ "$2" = 1 ] && echo 1 || echo 2)" -c"$2" -d"$duration" --latency "${@:3}" "$1" |
-    awk '/Requests\/sec/ {rps=$2} $1=="50%" {p50=$2} $1=="99%" {p99=$2} END {print rps, p50, p99}'
-}
 read -r leads_rps leads_p50 leads_p99 < <(summary "http://127.0.0.1:$port/v1/leads?limit=50" 64 -H "$auth")
 read -r health_rps health_p50 health_p99 < <(summary "http://127.0.0.1:$port/health" 64)
 read -r _ session_lat _ < <(summary "http://127.0.0.1:$port/v1/session" 1 -H "$auth")

@@ -8,23 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${1:-10s}
 seconds=${duration%s}
-command -v wrk >/dev/null || { echo "wrk is required (apt-get install wrk)" >&2; exit 1; }
-PG=${BENCH_PG:-postgres://postgres@127.0.0.1:5432}
-
-target=$(realpath "${CARGO_TARGET_DIR:-target}")
-[ -n "${SKIP_BUILD:-}" ] || cargo build --release --bin otto-api >&2
-db="otto_bench_wh_$$"
-psql "$PG/postgres" -qc "CREATE DATABASE $db" >/dev/null
-work=$(mktemp -d)
-cleanup() {
-  kill "$(jobs -p)" 2>/dev/null || true
-  wait 2>/dev/null || true
-  psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+source scripts/bench/common.sh
+bench_prepare otto_bench_wh
 export DATABASE_URL="$PG/$db" MIGRATE_ON_START=true PORT=$port LOG_LEVEL=warn \
   RATE_LIMIT_WHITELIST_IPS=127.0.0.1 DB_MAX_CONNECTIONS=${DB_MAX_CONNECTIONS:-16}
 unset REDIS_URL
