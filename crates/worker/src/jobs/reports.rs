@@ -1,31 +1,33 @@
 //! `generate-daily-reports`: one `daily_reports` row per tenant for the UTC day that just ended
-//! (calls, answered, booked, booking rate, new leads, appointments, top objections) and one
+//! (calls, answered, booked, booking rate and top objections computed as the dashboard computes
+//! them, `otto_service::dashboard`; analysed calls, new leads, appointments) and one
 //! `analytics.daily_recap.ready` event. The row is unique per (tenant, date): a second run of the
 //! same slot inserts nothing and emits nothing. `check-missing-reports` (every 6 hours) writes
 //! the reports of the last seven days that a tenant lacks (a day no scheduler ran).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use async_trait::async_trait;
 use chrono::{Duration, NaiveDate, Utc};
+use chrono_tz::Tz;
 use otto_db::TenantTxn;
 use otto_db::entities::{appointment, call, company, daily_report, lead};
 use otto_domain::catalog::ANALYTICS_DAILY_RECAP_READY;
 use otto_domain::jobs::{CheckMissingReports, GenerateDailyReports};
 use otto_domain::{TenantId, TraceId};
 use otto_runtime::AppContext;
+use otto_service::dashboard::{self, DayRange};
+use otto_service::visibility::Viewer;
+use otto_service::zone::Zone;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QuerySelect,
+    ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect,
 };
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::JobError;
 use crate::typed::Perform;
-
-const TOP_OBJECTIONS: usize = 5;
 
 #[async_trait]
 impl Perform for GenerateDailyReports {
@@ -111,7 +113,7 @@ fn report_date(day: &NaiveDate) -> String {
 async fn report_for(ctx: &AppContext, tenant: &TenantId, day: NaiveDate) -> Result<bool, JobError> {
     // Read first, outside the unit of work: one that reads before it writes cannot take SQLite's
     // write lock if another writer committed in between.
-    let metrics = day_metrics(&ctx.db, tenant, day).await?;
+    let metrics = day_metrics(ctx, tenant, day).await?;
     let utx = TenantTxn::begin(&ctx.db, tenant, TraceId::generate()).await?;
     let now = Utc::now();
     let id = Uuid::now_v7();
@@ -146,91 +148,47 @@ async fn report_for(ctx: &AppContext, tenant: &TenantId, day: NaiveDate) -> Resu
     Ok(true)
 }
 
-async fn day_metrics<C: ConnectionTrait>(
-    conn: &C,
+/// The report's figures: the dashboard's (one UTC day, the whole company) plus the day's
+/// analysed calls, new leads and appointments.
+async fn day_metrics(
+    ctx: &AppContext,
     tenant: &TenantId,
     day: NaiveDate,
-) -> Result<Value, DbErr> {
+) -> Result<Value, JobError> {
     let start = day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
     let end = start + Duration::days(1);
-    let calls: Vec<(Option<bool>, bool, Option<Value>)> = call::Entity::find()
-        .select_only()
-        .column(call::Column::Answered)
-        .column(call::Column::Booked)
-        .column(call::Column::Analysis)
-        .filter(call::Column::CompanyId.eq(tenant.as_str()))
+    let utx = TenantTxn::begin(&ctx.db, tenant, TraceId::generate()).await?;
+    let range = DayRange { from: day, to: day };
+    let figures = dashboard::compute(&utx, &Viewer::Company, &Zone::Named(Tz::UTC), &range).await?;
+    let scope = utx.scope();
+    let analysed = scope
+        .select::<call::Entity>()
         .filter(call::Column::CreatedAt.gte(start))
         .filter(call::Column::CreatedAt.lt(end))
-        .into_tuple()
-        .all(conn)
+        .filter(call::Column::Analysis.is_not_null())
+        .count(utx.conn())
         .await?;
-    let total = calls.len();
-    let answered = calls.iter().filter(|(a, _, _)| *a == Some(true)).count();
-    let booked = calls.iter().filter(|(_, b, _)| *b).count();
-    let analysed = calls.iter().filter(|(_, _, a)| a.is_some()).count();
-    let leads = lead::Entity::find()
-        .filter(lead::Column::CompanyId.eq(tenant.as_str()))
+    let leads = scope
+        .select::<lead::Entity>()
         .filter(lead::Column::CreatedAt.gte(start))
         .filter(lead::Column::CreatedAt.lt(end))
-        .count(conn)
+        .count(utx.conn())
         .await?;
-    let appointments = appointment::Entity::find()
-        .filter(appointment::Column::CompanyId.eq(tenant.as_str()))
+    let appointments = scope
+        .select::<appointment::Entity>()
         .filter(appointment::Column::CreatedAt.gte(start))
         .filter(appointment::Column::CreatedAt.lt(end))
-        .count(conn)
+        .count(utx.conn())
         .await?;
-    let booking_rate = if total == 0 {
-        0.0
-    } else {
-        booked as f64 / total as f64
-    };
+    utx.finish_read().await?;
     Ok(json!({
-        "calls": total,
-        "answered": answered,
-        "booked": booked,
-        "booking_rate": (booking_rate * 1000.0).round() / 1000.0,
+        "calls": figures.calls_total,
+        "answered": figures.calls_answered,
+        "booked": figures.appointments_booked,
+        "booking_rate": figures.booking_rate,
         "analysed_calls": analysed,
         "new_leads": leads,
         "appointments_created": appointments,
-        "top_objections": top_objections(calls.iter().filter_map(|(_, _, a)| a.as_ref())),
+        "top_objections": figures.top_objections,
     }))
-}
-
-/// The most frequent objections across analyses, most frequent first (ties by name).
-fn top_objections<'a>(analyses: impl Iterator<Item = &'a Value>) -> Value {
-    let mut counts: HashMap<String, u64> = HashMap::new();
-    for analysis in analyses {
-        let objections = analysis.get("objections").and_then(Value::as_array);
-        for objection in objections.into_iter().flatten().filter_map(Value::as_str) {
-            *counts.entry(objection.to_lowercase()).or_default() += 1;
-        }
-    }
-    let mut ranked: Vec<(String, u64)> = counts.into_iter().collect();
-    ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    ranked.truncate(TOP_OBJECTIONS);
-    Value::Array(
-        ranked
-            .into_iter()
-            .map(|(objection, count)| json!({ "objection": objection, "count": count }))
-            .collect(),
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn objections_are_ranked_by_frequency_then_name() {
-        let analyses = [
-            json!({"objections": ["Price", "timing"]}),
-            json!({"objections": ["price"]}),
-            json!({"objections": []}),
-        ];
-        assert_eq!(
-            top_objections(analyses.iter()),
-            json!([{"objection": "price", "count": 2}, {"objection": "timing", "count": 1}])
-        );
-    }
 }
