@@ -9,6 +9,7 @@ mod m20261123_000004_pipeline_guards;
 mod m20261129_000005_call_notes;
 mod m20261129_000006_rep_phone;
 mod m20261129_000007_timeline_indexes;
+mod m20261129_000008_appointments_and_tasks;
 mod tables;
 
 pub struct Migrator;
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000005_call_notes::Migration),
             Box::new(m20261129_000006_rep_phone::Migration),
             Box::new(m20261129_000007_timeline_indexes::Migration),
+            Box::new(m20261129_000008_appointments_and_tasks::Migration),
         ]
     }
 }

@@ -16,6 +16,8 @@ pub const IDENTITY_USER_CREATED: &str = "identity.user.created";
 pub const IDENTITY_USER_UPDATED: &str = "identity.user.updated";
 pub const TASK_UPDATED: &str = "task.updated";
 pub const APPOINTMENT_ASSIGNED: &str = "appointment.assigned";
+pub const APPOINTMENT_CREATED: &str = "appointment.created";
+pub const APPOINTMENT_UPDATED: &str = "appointment.updated";
 pub const LEAD_UPDATED: &str = "lead.updated";
 pub const CALL_TRANSCRIPT_READY: &str = "call.transcript.ready";
 pub const CALL_TRANSCRIPTION_FAILED: &str = "call.transcription.failed";
@@ -51,6 +53,15 @@ const fn spec(
         data_fields,
     }
 }
+
+const APPOINTMENT_FIELDS: &[&str] = &[
+    "appointment_id",
+    "lead_id",
+    "rep_user_id",
+    "starts_at",
+    "status",
+    "version",
+];
 
 pub const CATALOG: &[EventSpec] = &[
     spec(
@@ -146,10 +157,24 @@ pub const CATALOG: &[EventSpec] = &[
     ),
     spec(
         APPOINTMENT_ASSIGNED,
-        "An appointment was assigned to a rep.",
+        "An appointment was assigned to a rep (on booking with a rep, or reassigned).",
         true,
         true,
-        &["appointment_id", "rep_user_id"],
+        APPOINTMENT_FIELDS,
+    ),
+    spec(
+        APPOINTMENT_CREATED,
+        "An appointment was booked.",
+        true,
+        true,
+        APPOINTMENT_FIELDS,
+    ),
+    spec(
+        APPOINTMENT_UPDATED,
+        "An appointment's time, details or status changed.",
+        true,
+        true,
+        APPOINTMENT_FIELDS,
     ),
     spec(
         LEAD_UPDATED,

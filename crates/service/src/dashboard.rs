@@ -12,9 +12,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use otto_db::TenantTxn;
-use otto_db::entities::company;
 use otto_runtime::cache::Cache;
-use sea_orm::{ConnectionTrait, DatabaseBackend, EntityTrait, FromQueryResult, Statement, Value};
+use sea_orm::{ConnectionTrait, DatabaseBackend, FromQueryResult, Statement, Value};
 use serde::{Deserialize, Serialize};
 
 use crate::ServiceError;
@@ -115,7 +114,7 @@ pub async fn figures(
     from: Option<NaiveDate>,
     to: Option<NaiveDate>,
 ) -> Result<Answer, ServiceError> {
-    let zone = company_zone(utx).await?;
+    let zone = Zone::of_company(utx.conn(), utx.tenant()).await?;
     let range = DayRange::resolve(from, to, zone.date_at(Utc::now())).map_err(|err| {
         ServiceError::Invalid {
             field: "from",
@@ -156,15 +155,6 @@ fn cache_key(utx: &TenantTxn, viewer: &Viewer, range: &DayRange) -> String {
         range.from,
         range.to
     )
-}
-
-async fn company_zone(utx: &TenantTxn) -> Result<Zone, ServiceError> {
-    let company = company::Entity::find_by_id(utx.tenant().as_str())
-        .one(utx.conn())
-        .await?;
-    Ok(Zone::parse(
-        company.as_ref().map_or("UTC", |c| c.time_zone.as_str()),
-    ))
 }
 
 /// Computes the figures (no cache).

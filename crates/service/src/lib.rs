@@ -3,6 +3,7 @@
 //! writes through it, emits its events and enqueues its follow-on jobs into it; it knows neither
 //! HTTP nor the queue. Its callers own the unit of work and commit it.
 
+pub mod appointments;
 pub mod call_views;
 pub mod calls;
 pub mod dashboard;

@@ -30,6 +30,44 @@ impl Zone {
         }
     }
 
+    /// The instant of an input time: RFC 3339 with an offset as given; a naive
+    /// `YYYY-MM-DDTHH:MM[:SS]` read in this zone (the earlier of two when the clock falls back).
+    ///
+    /// # Errors
+    /// Unreadable, or a naive time the zone skips (the clock springs forward over it).
+    pub fn parse_instant(&self, raw: &str) -> Result<DateTime<Utc>, String> {
+        if let Ok(at) = DateTime::parse_from_rfc3339(raw) {
+            return Ok(at.with_timezone(&Utc));
+        }
+        let naive = ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M"]
+            .iter()
+            .find_map(|format| chrono::NaiveDateTime::parse_from_str(raw, format).ok())
+            .ok_or_else(|| "must be an RFC 3339 time, or YYYY-MM-DDTHH:MM in the company's time zone".to_owned())?;
+        let local = match self {
+            Self::Named(tz) => tz.from_local_datetime(&naive).earliest().map(|at| at.with_timezone(&Utc)),
+            Self::Fixed(offset) => offset
+                .from_local_datetime(&naive)
+                .earliest()
+                .map(|at| at.with_timezone(&Utc)),
+        };
+        local.ok_or_else(|| format!("{raw} does not exist in the company's time zone (a clock change skips it)"))
+    }
+
+    /// The zone of `tenant`'s company (UTC when it has none or an unreadable one).
+    ///
+    /// # Errors
+    /// On database failure.
+    pub async fn of_company(
+        conn: &impl sea_orm::ConnectionTrait,
+        tenant: &otto_domain::TenantId,
+    ) -> Result<Self, sea_orm::DbErr> {
+        use sea_orm::EntityTrait;
+        let company = otto_db::entities::company::Entity::find_by_id(tenant.as_str())
+            .one(conn)
+            .await?;
+        Ok(Self::parse(company.as_ref().map_or("UTC", |c| c.time_zone.as_str())))
+    }
+
     /// When local `date` begins, in UTC.
     pub fn start_of(&self, date: NaiveDate) -> DateTime<Utc> {
         let midnight = date.and_time(NaiveTime::MIN);
@@ -84,6 +122,24 @@ mod tests {
         );
         let late_evening: DateTime<Utc> = "2026-11-10T05:30:00Z".parse()?;
         assert_eq!(chicago.date_at(late_evening), date(2026, 11, 9)?);
+        Ok(())
+    }
+
+    #[test]
+    fn naive_times_are_read_in_the_zone_on_both_sides_of_a_clock_change() -> TestResult {
+        let chicago = Zone::parse("America/Chicago");
+        // 2026-11-01 02:00 CDT falls back to 01:00 CST.
+        let before = chicago.parse_instant("2026-10-31T09:00")?;
+        let after = chicago.parse_instant("2026-11-02T09:00:00")?;
+        assert_eq!(before.to_rfc3339(), "2026-10-31T14:00:00+00:00");
+        assert_eq!(after.to_rfc3339(), "2026-11-02T15:00:00+00:00");
+        let ambiguous = chicago.parse_instant("2026-11-01T01:30")?;
+        assert_eq!(ambiguous.to_rfc3339(), "2026-11-01T06:30:00+00:00", "the earlier 01:30");
+        // 2026-03-08 02:00 CST springs forward to 03:00 CDT: 02:30 does not exist.
+        assert!(chicago.parse_instant("2026-03-08T02:30").is_err());
+        let offset = chicago.parse_instant("2026-11-02T09:00:00-05:00")?;
+        assert_eq!(offset.to_rfc3339(), "2026-11-02T14:00:00+00:00", "an offset wins");
+        assert!(chicago.parse_instant("tomorrow").is_err());
         Ok(())
     }
 

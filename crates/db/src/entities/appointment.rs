@@ -13,6 +13,16 @@ pub struct Model {
     pub scheduled_end: DateTimeUtc,
     pub status: String,
     pub google_event_id: Option<String>,
+    pub title: Option<String>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub address: Option<String>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub notes: Option<String>,
+    pub call_id: Option<Uuid>,
+    /// The `sales_reps` id of `rep_user_id`.
+    pub rep_id: Option<Uuid>,
+    /// Optimistic-locking version (`ETag`).
+    pub version: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

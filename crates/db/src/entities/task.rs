@@ -12,6 +12,7 @@ pub struct Model {
     pub unique_key: Option<String>,
     pub due_at: Option<DateTimeUtc>,
     pub status: String,
+    pub completed_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }
