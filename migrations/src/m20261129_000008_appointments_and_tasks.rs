@@ -10,11 +10,26 @@ use crate::tables::index;
 /// `(table, column, definition)`; SQLite adds one column per statement.
 fn columns() -> Vec<(&'static str, ColumnDef)> {
     vec![
-        ("appointments", ColumnDef::new("title").string().null().to_owned()),
-        ("appointments", ColumnDef::new("address").text().null().to_owned()),
-        ("appointments", ColumnDef::new("notes").text().null().to_owned()),
-        ("appointments", ColumnDef::new("call_id").uuid().null().to_owned()),
-        ("appointments", ColumnDef::new("rep_id").uuid().null().to_owned()),
+        (
+            "appointments",
+            ColumnDef::new("title").string().null().to_owned(),
+        ),
+        (
+            "appointments",
+            ColumnDef::new("address").text().null().to_owned(),
+        ),
+        (
+            "appointments",
+            ColumnDef::new("notes").text().null().to_owned(),
+        ),
+        (
+            "appointments",
+            ColumnDef::new("call_id").uuid().null().to_owned(),
+        ),
+        (
+            "appointments",
+            ColumnDef::new("rep_id").uuid().null().to_owned(),
+        ),
         (
             "appointments",
             ColumnDef::new("version")
@@ -46,7 +61,12 @@ impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         for (table, mut column) in columns() {
             manager
-                .alter_table(Table::alter().table(table).add_column(&mut column).to_owned())
+                .alter_table(
+                    Table::alter()
+                        .table(table)
+                        .add_column(&mut column)
+                        .to_owned(),
+                )
                 .await?;
         }
         for (table, columns) in INDEXES {

@@ -175,6 +175,7 @@ async fn cleanups_remove_only_what_has_expired(db: TestDatabase) -> TestResult {
             unique_key: Set(None),
             due_at: Set(None),
             status: Set((*status).into()),
+            completed_at: Set(None),
             created_at: Set(*updated),
             updated_at: Set(*updated),
         })

@@ -80,6 +80,12 @@ async fn seed_item(
                 scheduled_end: Set(at + Duration::days(2) + Duration::hours(1)),
                 status: Set("scheduled".into()),
                 google_event_id: Set(None),
+                title: Set(None),
+                address: Set(None),
+                notes: Set(None),
+                call_id: Set(None),
+                rep_id: Set(None),
+                version: Set(1),
                 created_at: Set(at),
                 updated_at: Set(at),
             })
@@ -96,6 +102,7 @@ async fn seed_item(
                 unique_key: Set(None),
                 due_at: Set(None),
                 status: Set("open".into()),
+                completed_at: Set(None),
                 created_at: Set(at),
                 updated_at: Set(at),
             })

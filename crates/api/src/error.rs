@@ -41,6 +41,9 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A rep's overlapping scheduled appointment (`appointment-conflict`).
+    #[error("appointment conflict")]
+    AppointmentConflict,
     #[error("database error")]
     Database(#[source] sea_orm::DbErr),
     #[error("service unavailable")]
@@ -97,6 +100,10 @@ impl ApiError {
                 crate::problem::for_status(StatusCode::UNSUPPORTED_MEDIA_TYPE)
             }
             ApiError::Conflict(detail) => Problem::new(&kinds::CONFLICT, detail.clone()),
+            ApiError::AppointmentConflict => Problem::new(
+                &kinds::APPOINTMENT_CONFLICT,
+                "The rep already has a scheduled appointment at that time.",
+            ),
             ApiError::Database(err) => match DbErrorKind::of(err) {
                 DbErrorKind::NotFound => ApiError::NotFound.problem(),
                 DbErrorKind::UniqueViolation => {

@@ -6,7 +6,8 @@ use utoipa::{Modify, OpenApi};
 use crate::openapi_extra::UnannotatedRoutes;
 use crate::problem::{FieldError, Problem};
 use crate::routes::{
-    calls, companies, dashboard, followups, leads, me, messages, ops, reports, team, timeline,
+    appointments, calls, companies, dashboard, followups, leads, me, messages, ops, reports, team,
+    timeline,
 };
 
 #[derive(OpenApi)]
@@ -18,6 +19,8 @@ use crate::routes::{
         companies::get_company, companies::patch_company, companies::lockdown,
         leads::list_leads, leads::create_lead, leads::get_lead, leads::patch_lead, leads::delete_lead,
         timeline::lead_timeline,
+        appointments::list_appointments, appointments::create_appointment, appointments::get_appointment,
+        appointments::patch_appointment, appointments::assign_appointment,
         calls::list_calls, calls::get_call, calls::patch_call,
         team::list_users, team::patch_user, team::list_reps, team::patch_rep,
         followups::list_followups, followups::patch_followup, messages::list_messages,
@@ -30,6 +33,7 @@ use crate::routes::{
         (name = "identity", description = "The caller"),
         (name = "companies", description = "The caller's company (tenant)"),
         (name = "leads", description = "Leads of the caller's company"),
+        (name = "appointments", description = "Bookings of leads with reps"),
         (name = "calls", description = "Calls with their transcripts, analyses and follow-ups"),
         (name = "team", description = "Users and sales reps of the caller's company"),
         (name = "followups", description = "Follow-up drafts"),

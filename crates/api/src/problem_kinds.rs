@@ -67,6 +67,12 @@ pub const CONFLICT: ProblemKind = kind(
     "Conflict",
     "unique constraint (the resource already exists)",
 );
+pub const APPOINTMENT_CONFLICT: ProblemKind = kind(
+    "appointment-conflict",
+    409,
+    "Conflict",
+    "the rep already has a scheduled appointment overlapping the one booked, moved or assigned",
+);
 pub const STALE_VERSION: ProblemKind = kind(
     "stale-version",
     412,
@@ -136,6 +142,7 @@ pub const KINDS: &[ProblemKind] = &[
     NOT_FOUND,
     METHOD_NOT_ALLOWED,
     CONFLICT,
+    APPOINTMENT_CONFLICT,
     STALE_VERSION,
     PAYLOAD_TOO_LARGE,
     UNSUPPORTED_MEDIA_TYPE,

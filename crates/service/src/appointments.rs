@@ -14,11 +14,14 @@ use otto_domain::catalog::{
 use otto_domain::{TenantId, UserId};
 use otto_runtime::AppContext;
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, ExprTrait, QueryFilter, QuerySelect};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, EntityTrait, ExprTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::ServiceError;
+use crate::visibility::Viewer;
 use crate::zone::Zone;
 
 /// An appointment lasts at most this long (it bounds the overlap check's index range).
@@ -146,7 +149,9 @@ fn checked_times(
     let starts = zone
         .parse_instant(starts_at)
         .map_err(|e| invalid("starts_at", e))?;
-    let ends = zone.parse_instant(ends_at).map_err(|e| invalid("ends_at", e))?;
+    let ends = zone
+        .parse_instant(ends_at)
+        .map_err(|e| invalid("ends_at", e))?;
     check_span(starts, ends)?;
     Ok((starts, ends))
 }
@@ -184,7 +189,10 @@ pub async fn book(
         .update_many::<lead::Entity>()
         .filter(lead::Column::Id.eq(new.lead_id))
         .col_expr(lead::Column::Status, Expr::value("booked"))
-        .col_expr(lead::Column::Version, Expr::col(lead::Column::Version).add(1))
+        .col_expr(
+            lead::Column::Version,
+            Expr::col(lead::Column::Version).add(1),
+        )
         .col_expr(lead::Column::UpdatedAt, Expr::value(now))
         .exec(utx.conn())
         .await?;
@@ -296,7 +304,9 @@ async fn existing_after_race(
     let utx = TenantTxn::begin(&ctx.db, tenant, otto_domain::TraceId::generate()).await?;
     let existing = existing_by_external_id(&utx, external_id).await?;
     utx.finish_read().await?;
-    existing.map(Booking::Existing).ok_or(AppointmentError::NotFound)
+    existing
+        .map(Booking::Existing)
+        .ok_or(AppointmentError::NotFound)
 }
 
 fn emit_booking(utx: &TenantTxn, created: &appointment::Model, lead_version: Option<i32>) {
@@ -361,7 +371,10 @@ pub async fn update(
     if let Some(status) = &changes.status
         && !STATUSES.contains(&status.as_str())
     {
-        return Err(invalid("status", format!("must be one of {}", STATUSES.join(", "))));
+        return Err(invalid(
+            "status",
+            format!("must be one of {}", STATUSES.join(", ")),
+        ));
     }
     let zone = Zone::of_company(&ctx.db, utx.tenant()).await?;
     let bumped = utx
@@ -391,7 +404,10 @@ pub async fn update(
     let starts = parse(&changes.starts_at, "starts_at", current.scheduled_start)?;
     let ends = parse(&changes.ends_at, "ends_at", current.scheduled_end)?;
     check_span(starts, ends)?;
-    let status = changes.status.clone().unwrap_or_else(|| current.status.clone());
+    let status = changes
+        .status
+        .clone()
+        .unwrap_or_else(|| current.status.clone());
     if let Some(rep_id) = current.rep_id
         && status == SCHEDULED
     {
@@ -450,7 +466,14 @@ pub async fn assign(
         .await?
         .ok_or(AppointmentError::NotFound)?;
     if current.status == SCHEDULED
-        && overlaps(&utx, rep.id, current.scheduled_start, current.scheduled_end, Some(id)).await?
+        && overlaps(
+            &utx,
+            rep.id,
+            current.scheduled_start,
+            current.scheduled_end,
+            Some(id),
+        )
+        .await?
     {
         return Err(AppointmentError::Conflict);
     }
@@ -463,4 +486,123 @@ pub async fn assign(
     emit_appointment(&utx, APPOINTMENT_ASSIGNED, &updated);
     utx.commit(ctx).await?;
     Ok(updated)
+}
+
+/// `GET /v1/appointments` filters; `from`/`to` bound `starts_at` (RFC 3339 or naive local).
+#[derive(Debug, Clone, Default)]
+pub struct AppointmentFilters {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub rep_id: Option<Uuid>,
+    pub lead_id: Option<Uuid>,
+    pub status: Option<String>,
+}
+
+/// Where a page of the list (ordered by `starts_at`, then id) ends.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListCursor {
+    starts: DateTime<Utc>,
+    id: Uuid,
+}
+
+impl ListCursor {
+    pub fn after(row: &appointment::Model) -> Self {
+        Self {
+            starts: row.scheduled_start,
+            id: row.id,
+        }
+    }
+
+    /// `{starts_at in ns}.{id}`: opaque to clients.
+    pub fn encode(&self) -> String {
+        format!(
+            "{}.{}",
+            self.starts.timestamp_nanos_opt().unwrap_or(i64::MAX),
+            self.id.simple()
+        )
+    }
+
+    pub fn decode(raw: &str) -> Option<Self> {
+        let (at, id) = raw.split_once('.')?;
+        Some(Self {
+            starts: DateTime::from_timestamp_nanos(at.parse().ok()?),
+            id: Uuid::parse_str(id).ok()?,
+        })
+    }
+}
+
+fn visible(utx: &TenantTxn, viewer: &Viewer) -> sea_orm::Select<appointment::Entity> {
+    let query = utx.scope().select::<appointment::Entity>();
+    match viewer {
+        Viewer::Company => query,
+        Viewer::Rep(user) => query.filter(appointment::Column::RepUserId.eq(user.as_str())),
+    }
+}
+
+/// Up to `limit` appointments the viewer may see (a rep: its own), by `starts_at` ascending.
+///
+/// # Errors
+/// `Invalid` for an unreadable bound or status; database failures.
+pub async fn list(
+    utx: &TenantTxn,
+    viewer: &Viewer,
+    filters: &AppointmentFilters,
+    cursor: Option<&ListCursor>,
+    limit: u64,
+) -> Result<Vec<appointment::Model>, AppointmentError> {
+    let zone = Zone::of_company(utx.conn(), utx.tenant()).await?;
+    let mut query = visible(utx, viewer)
+        .order_by_asc(appointment::Column::ScheduledStart)
+        .order_by_asc(appointment::Column::Id)
+        .limit(limit);
+    if let Some(from) = &filters.from {
+        let from = zone.parse_instant(from).map_err(|e| invalid("from", e))?;
+        query = query.filter(appointment::Column::ScheduledStart.gte(from));
+    }
+    if let Some(to) = &filters.to {
+        let to = zone.parse_instant(to).map_err(|e| invalid("to", e))?;
+        query = query.filter(appointment::Column::ScheduledStart.lt(to));
+    }
+    if let Some(status) = &filters.status {
+        if !STATUSES.contains(&status.as_str()) {
+            return Err(invalid(
+                "status",
+                format!("must be one of {}", STATUSES.join(", ")),
+            ));
+        }
+        query = query.filter(appointment::Column::Status.eq(status.as_str()));
+    }
+    if let Some(rep) = filters.rep_id {
+        query = query.filter(appointment::Column::RepId.eq(rep));
+    }
+    if let Some(lead) = filters.lead_id {
+        query = query.filter(appointment::Column::LeadId.eq(lead));
+    }
+    if let Some(cursor) = cursor {
+        query = query.filter(
+            sea_orm::Condition::any()
+                .add(appointment::Column::ScheduledStart.gt(cursor.starts))
+                .add(
+                    sea_orm::Condition::all()
+                        .add(appointment::Column::ScheduledStart.eq(cursor.starts))
+                        .add(appointment::Column::Id.gt(cursor.id)),
+                ),
+        );
+    }
+    Ok(query.all(utx.conn()).await?)
+}
+
+/// One appointment, if the viewer may see it.
+///
+/// # Errors
+/// On database failure.
+pub async fn get(
+    utx: &TenantTxn,
+    viewer: &Viewer,
+    id: Uuid,
+) -> Result<Option<appointment::Model>, AppointmentError> {
+    Ok(visible(utx, viewer)
+        .filter(appointment::Column::Id.eq(id))
+        .one(utx.conn())
+        .await?)
 }

@@ -42,15 +42,23 @@ impl Zone {
         let naive = ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M"]
             .iter()
             .find_map(|format| chrono::NaiveDateTime::parse_from_str(raw, format).ok())
-            .ok_or_else(|| "must be an RFC 3339 time, or YYYY-MM-DDTHH:MM in the company's time zone".to_owned())?;
+            .ok_or_else(|| {
+                "must be an RFC 3339 time, or YYYY-MM-DDTHH:MM in the company's time zone"
+                    .to_owned()
+            })?;
         let local = match self {
-            Self::Named(tz) => tz.from_local_datetime(&naive).earliest().map(|at| at.with_timezone(&Utc)),
+            Self::Named(tz) => tz
+                .from_local_datetime(&naive)
+                .earliest()
+                .map(|at| at.with_timezone(&Utc)),
             Self::Fixed(offset) => offset
                 .from_local_datetime(&naive)
                 .earliest()
                 .map(|at| at.with_timezone(&Utc)),
         };
-        local.ok_or_else(|| format!("{raw} does not exist in the company's time zone (a clock change skips it)"))
+        local.ok_or_else(|| {
+            format!("{raw} does not exist in the company's time zone (a clock change skips it)")
+        })
     }
 
     /// The zone of `tenant`'s company (UTC when it has none or an unreadable one).
@@ -65,7 +73,9 @@ impl Zone {
         let company = otto_db::entities::company::Entity::find_by_id(tenant.as_str())
             .one(conn)
             .await?;
-        Ok(Self::parse(company.as_ref().map_or("UTC", |c| c.time_zone.as_str())))
+        Ok(Self::parse(
+            company.as_ref().map_or("UTC", |c| c.time_zone.as_str()),
+        ))
     }
 
     /// When local `date` begins, in UTC.
@@ -134,11 +144,19 @@ mod tests {
         assert_eq!(before.to_rfc3339(), "2026-10-31T14:00:00+00:00");
         assert_eq!(after.to_rfc3339(), "2026-11-02T15:00:00+00:00");
         let ambiguous = chicago.parse_instant("2026-11-01T01:30")?;
-        assert_eq!(ambiguous.to_rfc3339(), "2026-11-01T06:30:00+00:00", "the earlier 01:30");
+        assert_eq!(
+            ambiguous.to_rfc3339(),
+            "2026-11-01T06:30:00+00:00",
+            "the earlier 01:30"
+        );
         // 2026-03-08 02:00 CST springs forward to 03:00 CDT: 02:30 does not exist.
         assert!(chicago.parse_instant("2026-03-08T02:30").is_err());
         let offset = chicago.parse_instant("2026-11-02T09:00:00-05:00")?;
-        assert_eq!(offset.to_rfc3339(), "2026-11-02T14:00:00+00:00", "an offset wins");
+        assert_eq!(
+            offset.to_rfc3339(),
+            "2026-11-02T14:00:00+00:00",
+            "an offset wins"
+        );
         assert!(chicago.parse_instant("tomorrow").is_err());
         Ok(())
     }

@@ -2,7 +2,7 @@
 //! `PATCH` (`If-Match` with the `ETag` version: 412 when stale, 428 when missing), delete.
 //! Leadership and csr work every lead of the company; a rep sees the leads assigned to them.
 
-use actix_web::http::header::{ETAG, IF_MATCH, LOCATION};
+use actix_web::http::header::{ETAG, LOCATION};
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use otto_db::entities::lead;
@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::{begin, timestamp};
+use super::{begin, etag, if_match_version, timestamp};
 use crate::auth::{AnyRole, AuthUser, Authorized, RoleSet, Staff, refuse};
 use crate::error::ApiError;
 use crate::pagination::{Page, PageQuery};
@@ -308,26 +308,6 @@ fn record_change(utx: &TenantTxn, caller: &AuthUser, row: &lead::Model, change: 
         .with_user(caller.user_id.clone())
         .with_lead(row.id),
     );
-}
-
-fn etag(version: i32) -> String {
-    format!("\"{version}\"")
-}
-
-/// The version an `If-Match: "N"` (or `W/"N"`) names. Missing: 428; not a version: 412.
-fn if_match_version(req: &HttpRequest) -> Result<i32, ApiError> {
-    let raw = req
-        .headers()
-        .get(IF_MATCH)
-        .ok_or(ApiError::PreconditionRequired)?;
-    let raw = raw
-        .to_str()
-        .map_err(|_| ApiError::PreconditionFailed)?
-        .trim();
-    let raw = raw.strip_prefix("W/").unwrap_or(raw);
-    raw.trim_matches('"')
-        .parse()
-        .map_err(|_| ApiError::PreconditionFailed)
 }
 
 fn clean_text(field: &'static str, value: Option<String>) -> Result<Option<String>, ApiError> {

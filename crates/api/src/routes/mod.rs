@@ -1,3 +1,4 @@
+pub mod appointments;
 pub mod calls;
 pub mod companies;
 pub mod dashboard;
@@ -10,6 +11,8 @@ pub mod reports;
 pub mod team;
 pub mod timeline;
 
+use actix_web::HttpRequest;
+use actix_web::http::header::IF_MATCH;
 use chrono::{DateTime, SecondsFormat, Utc};
 use otto_db::TenantTxn;
 use otto_domain::{Role, TraceId};
@@ -39,4 +42,25 @@ pub(crate) fn viewer(caller: &AuthUser) -> Viewer {
         Role::Rep => Viewer::Rep(caller.user_id.clone()),
         Role::Leadership | Role::Csr => Viewer::Company,
     }
+}
+
+/// The `ETag` of a versioned resource (leads, appointments).
+pub(crate) fn etag(version: i32) -> String {
+    format!("\"{version}\"")
+}
+
+/// The version an `If-Match: "N"` (or `W/"N"`) names. Missing: 428; not a version: 412.
+pub(crate) fn if_match_version(req: &HttpRequest) -> Result<i32, ApiError> {
+    let raw = req
+        .headers()
+        .get(IF_MATCH)
+        .ok_or(ApiError::PreconditionRequired)?;
+    let raw = raw
+        .to_str()
+        .map_err(|_| ApiError::PreconditionFailed)?
+        .trim();
+    let raw = raw.strip_prefix("W/").unwrap_or(raw);
+    raw.trim_matches('"')
+        .parse()
+        .map_err(|_| ApiError::PreconditionFailed)
 }
