@@ -25,6 +25,7 @@ macro_rules! on_both_databases {
 
 mod helpers;
 
+mod appointments;
 mod auth;
 mod binaries;
 mod calls;

@@ -180,10 +180,10 @@ pub async fn book(
     utx: TenantTxn,
     new: NewAppointment,
 ) -> Result<Booking, AppointmentError> {
-    let zone = Zone::of_company(&ctx.db, utx.tenant()).await?;
-    let (starts, ends) = checked_times(&zone, &new.starts_at, &new.ends_at)?;
     let now = Utc::now();
-    // Writes first: the lead, then the rep (lock order), then reads.
+    // Writes first: the lead, then the rep (lock order), then reads. Nothing here takes a second
+    // pool connection while the unit of work holds one (a pool of N would deadlock at N
+    // concurrent bookings).
     let booked_lead = utx
         .scope()
         .update_many::<lead::Entity>()
@@ -199,6 +199,8 @@ pub async fn book(
     if booked_lead.rows_affected == 0 {
         return Err(AppointmentError::NotFound);
     }
+    let zone = Zone::of_company(utx.conn(), utx.tenant()).await?;
+    let (starts, ends) = checked_times(&zone, &new.starts_at, &new.ends_at)?;
     let rep = match new.rep_id {
         Some(rep_id) => Some(
             lock_rep(&utx, rep_id)
@@ -376,7 +378,6 @@ pub async fn update(
             format!("must be one of {}", STATUSES.join(", ")),
         ));
     }
-    let zone = Zone::of_company(&ctx.db, utx.tenant()).await?;
     let bumped = utx
         .scope()
         .update_many::<appointment::Entity>()
@@ -397,6 +398,7 @@ pub async fn update(
     if bumped.rows_affected == 0 {
         return Err(AppointmentError::Stale);
     }
+    let zone = Zone::of_company(utx.conn(), utx.tenant()).await?;
     let parse = |raw: &Option<String>, field, current| match raw {
         Some(raw) => zone.parse_instant(raw).map_err(|e| invalid(field, e)),
         None => Ok(current),
