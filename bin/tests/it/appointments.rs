@@ -4,19 +4,17 @@
 
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
 use otto_db::entities::{appointment, call, company, lead};
 use otto_domain::Role;
 use reqwest::Method;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use uuid::Uuid;
 
 use crate::helpers::{
-    CallSeed, TestApp, TestDatabase, TestResult, seed_call, seed_company, seed_lead,
+    CallSeed, TestApp, TestDatabase, TestResult, next_frame, seed_call, seed_company, seed_lead,
+    subscribed,
 };
 
 on_both_databases!(booking_conflicts_updates_and_assignment_follow_the_spec);
@@ -254,20 +252,7 @@ async fn booking_conflicts_updates_and_assignment_follow_the_spec(db: TestDataba
 
     // Assigning the winter appointment to rep B reaches B's tasks channel.
     let winter_id = winter["id"].as_str().ok_or("id")?;
-    let url = app.url("/ws").replace("http://", "ws://");
-    let mut request = url.into_client_request()?;
-    request
-        .headers_mut()
-        .insert("Authorization", format!("Bearer {other}").parse()?);
-    let (mut ws, _) = tokio_tungstenite::connect_async(request).await?;
-    let channel = "user:user_rep_2:tasks";
-    ws.send(Message::Text(
-        json!({"type": "subscribe", "channel": channel})
-            .to_string()
-            .into(),
-    ))
-    .await?;
-    next_frame(&mut ws, |v| v["type"] == "subscribed").await?;
+    let mut ws = subscribed(&app, &other, "user:user_rep_2:tasks").await?;
     let (code, assigned) = app
         .json(
             Method::POST,
@@ -290,26 +275,6 @@ async fn booking_conflicts_updates_and_assignment_follow_the_spec(db: TestDataba
     );
     assert_eq!(event["data"]["appointment_id"], winter_id);
     Ok(())
-}
-
-/// The next frame `wanted` accepts, within 5 s.
-async fn next_frame(
-    ws: &mut tokio_tungstenite::WebSocketStream<
-        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-    >,
-    wanted: impl Fn(&Value) -> bool,
-) -> Result<Value, Box<dyn std::error::Error>> {
-    loop {
-        let frame = tokio::time::timeout(Duration::from_secs(5), ws.next())
-            .await?
-            .ok_or("socket closed")??;
-        if let Message::Text(text) = frame {
-            let value: Value = serde_json::from_str(&text)?;
-            if wanted(&value) {
-                return Ok(value);
-            }
-        }
-    }
 }
 
 /// 20 concurrent bookings of one rep's slot: exactly one 201, the rest 409, one row; the same

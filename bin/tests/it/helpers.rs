@@ -413,3 +413,47 @@ pub async fn seed_lead(
     .await?;
     Ok(id)
 }
+
+pub type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A WebSocket of `token`'s user subscribed to `channel` (the subscription confirmed).
+pub async fn subscribed(
+    app: &TestApp,
+    token: &str,
+    channel: &str,
+) -> Result<Ws, Box<dyn std::error::Error>> {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let url = app.url("/ws").replace("http://", "ws://");
+    let mut request = url.into_client_request()?;
+    request
+        .headers_mut()
+        .insert("Authorization", format!("Bearer {token}").parse()?);
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await?;
+    let subscribe = serde_json::json!({"type": "subscribe", "channel": channel});
+    ws.send(Message::Text(subscribe.to_string().into())).await?;
+    next_frame(&mut ws, |v| v["type"] == "subscribed").await?;
+    Ok(ws)
+}
+
+/// The next text frame `wanted` accepts, within 5 s.
+pub async fn next_frame(
+    ws: &mut Ws,
+    wanted: impl Fn(&serde_json::Value) -> bool,
+) -> Result<serde_json::Value, Box<dyn std::error::Error>> {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await?
+            .ok_or("socket closed")??;
+        if let Message::Text(text) = frame {
+            let value: serde_json::Value = serde_json::from_str(&text)?;
+            if wanted(&value) {
+                return Ok(value);
+            }
+        }
+    }
+}

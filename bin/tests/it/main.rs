@@ -41,6 +41,7 @@ mod realtime;
 mod reports;
 mod scheduled_jobs;
 mod storage;
+mod tasks;
 mod team;
 mod timeline;
 mod webhooks;

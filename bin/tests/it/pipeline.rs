@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use otto_api::webhooks::signature::sign;
-use otto_db::entities::{call, follow_up, shunya_job};
+use otto_db::entities::{call, follow_up, shunya_job, task};
 use otto_domain::Role;
 use reqwest::Method;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
@@ -175,6 +175,19 @@ async fn assert_exactly_once(app: &TestApp, call: &call::Model) -> TestResult {
         .await?;
     assert_eq!(jobs.len(), 1);
     assert_eq!(jobs[0].status, "completed");
+    // The sample's two key signals ("tuesday", "stopped working") are two tasks, once.
+    let mut keys: Vec<Option<String>> = task::Entity::find()
+        .filter(task::Column::UniqueKey.starts_with(format!("call:{}:signal:", call.id)))
+        .all(&app.ctx.db)
+        .await?
+        .into_iter()
+        .map(|t| t.unique_key)
+        .collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [1, 2].map(|n| Some(format!("call:{}:signal:{n}", call.id)))
+    );
     // 94 s of audio always crosses at least one whole minute of the process-wide counter.
     let metrics = app.get("/metrics").await?.text().await?;
     let minutes: f64 = metrics

@@ -193,6 +193,7 @@ fn routes_config(cfg: &mut web::ServiceConfig) {
     routes::leads::configure(cfg);
     routes::timeline::configure(cfg);
     routes::appointments::configure(cfg);
+    routes::tasks::configure(cfg);
     routes::calls::configure(cfg);
     routes::team::configure(cfg);
     routes::followups::configure(cfg);

@@ -6,8 +6,8 @@ use utoipa::{Modify, OpenApi};
 use crate::openapi_extra::UnannotatedRoutes;
 use crate::problem::{FieldError, Problem};
 use crate::routes::{
-    appointments, calls, companies, dashboard, followups, leads, me, messages, ops, reports, team,
-    timeline,
+    appointments, calls, companies, dashboard, followups, leads, me, messages, ops, reports, tasks,
+    team, timeline,
 };
 
 #[derive(OpenApi)]
@@ -21,6 +21,7 @@ use crate::routes::{
         timeline::lead_timeline,
         appointments::list_appointments, appointments::create_appointment, appointments::get_appointment,
         appointments::patch_appointment, appointments::assign_appointment,
+        tasks::list_tasks, tasks::create_task, tasks::patch_task,
         calls::list_calls, calls::get_call, calls::patch_call,
         team::list_users, team::patch_user, team::list_reps, team::patch_rep,
         followups::list_followups, followups::patch_followup, messages::list_messages,
@@ -34,6 +35,7 @@ use crate::routes::{
         (name = "companies", description = "The caller's company (tenant)"),
         (name = "leads", description = "Leads of the caller's company"),
         (name = "appointments", description = "Bookings of leads with reps"),
+        (name = "tasks", description = "To-dos of the team, from people and from call analysis"),
         (name = "calls", description = "Calls with their transcripts, analyses and follow-ups"),
         (name = "team", description = "Users and sales reps of the caller's company"),
         (name = "followups", description = "Follow-up drafts"),

@@ -96,7 +96,8 @@ pub async fn fail_transcription(
 }
 
 /// Stores `analysis` on `call` unless it already has one (the first result wins; a retried job
-/// or a repeated callback changes nothing), and emits `call.analysis.ready`. True when stored.
+/// or a repeated callback changes nothing), emits `call.analysis.ready` and turns each key
+/// signal into a task (`tasks::from_key_signals`). True when stored.
 ///
 /// # Errors
 /// On database failure.
@@ -130,6 +131,17 @@ pub async fn store_analysis(
             "objections": field("objections"),
         }),
     ));
+    let signals: Vec<String> = analysis
+        .get("key_signals")
+        .and_then(Value::as_array)
+        .map(|signals| {
+            signals
+                .iter()
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    crate::tasks::from_key_signals(utx, call, &signals).await?;
     Ok(true)
 }
 
