@@ -37,11 +37,12 @@ INSERT INTO leads (id, company_id, name, phone, email, source, status, assigned_
   FROM seeded_leads;
 CREATE INDEX ON seeded_leads (company_id, n);
 INSERT INTO calls (id, company_id, lead_id, provider, provider_call_id, direction, answered, duration_seconds,
-                   recording_url, transcript, analysis, booked, notes, status, started_at, created_at, updated_at)
+                   recording_url, transcript, analysis, objections, booked, notes, status, started_at, created_at, updated_at)
   SELECT gen_random_uuid(), l.company_id, l.id, 'callrail', 'CAL' || l.company_id || '_' || k,
          'inbound', k % 4 <> 0, 60 + k % 600, NULL, NULL,
          CASE WHEN k % 2 = 0 THEN jsonb_build_object('objections',
               jsonb_build_array((ARRAY['price','timing','spouse','trust'])[1 + k % 4])) END,
+         CASE WHEN k % 2 = 0 THEN jsonb_build_array((ARRAY['price','timing','spouse','trust'])[1 + k % 4]) END,
          k % 5 = 0, NULL, 'completed',
          now() - ((k % 86400) || ' minutes')::interval, now() - ((k % 86400) || ' minutes')::interval, now()
   FROM tenants c CROSS JOIN generate_series(1, 100000) k
@@ -58,8 +59,8 @@ INSERT INTO tasks (id, company_id, assignee_user_id, lead_id, title, unique_key,
 INSERT INTO follow_ups (id, company_id, call_id, lead_id, channel, draft, status, sent_at, created_at, updated_at)
   SELECT gen_random_uuid(), c.company_id, c.id, c.lead_id, 'sms', 'Thanks for calling!', 'draft', NULL, c.created_at, now()
   FROM calls c WHERE c.booked = false AND c.duration_seconds % 3 = 0;
-ANALYZE;
 SQL
+psql "$PG/$db" -qc "VACUUM ANALYZE" >/dev/null   # what autovacuum does in production; sets the visibility map
 lead=$(psql "$PG/$db" -Atc "SELECT lead_id FROM calls WHERE company_id = 'org_bench' GROUP BY lead_id ORDER BY count(*) DESC LIMIT 1")
 items=$(psql "$PG/$db" -Atc "SELECT (SELECT count(*) FROM calls WHERE lead_id = '$lead') + (SELECT count(*) FROM messages WHERE lead_id = '$lead')
   + (SELECT count(*) FROM tasks WHERE lead_id = '$lead') + (SELECT count(*) FROM follow_ups WHERE lead_id = '$lead')")

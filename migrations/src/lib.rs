@@ -10,6 +10,7 @@ mod m20261129_000005_call_notes;
 mod m20261129_000006_rep_phone;
 mod m20261129_000007_timeline_indexes;
 mod m20261129_000008_appointments_and_tasks;
+mod m20261129_000009_dashboard_index;
 mod tables;
 
 pub struct Migrator;
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000006_rep_phone::Migration),
             Box::new(m20261129_000007_timeline_indexes::Migration),
             Box::new(m20261129_000008_appointments_and_tasks::Migration),
+            Box::new(m20261129_000009_dashboard_index::Migration),
         ]
     }
 }

@@ -2,6 +2,7 @@
 # scratch PostgreSQL database dropped on exit with the scratch directory and every background
 # job, and picks a free port. Sets: target, db, work, port, PG.
 # Usage: source scripts/bench/common.sh; bench_prepare <database name prefix>
+# KEEP_DB=1 keeps the database afterwards (to EXPLAIN more queries by hand).
 
 PG=${BENCH_PG:-postgres://postgres@127.0.0.1:5432}
 
@@ -19,7 +20,11 @@ bench_prepare() {
 bench_cleanup() {
   kill "$(jobs -p)" 2>/dev/null || true
   wait 2>/dev/null || true
-  psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null || true
+  if [ -n "${KEEP_DB:-}" ]; then
+    echo "kept database $db (KEEP_DB)" >&2
+  else
+    psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null || true
+  fi
   rm -rf "$work"
 }
 

@@ -374,6 +374,10 @@ pub async fn seed_call(
             .recording
             .then(|| format!("https://rec.example.com/{id}.mp3"))),
         transcript: Set(seed.transcript),
+        objections: Set(seed
+            .analysis
+            .as_ref()
+            .and_then(|a| a.get("objections").cloned())),
         analysis: Set(seed.analysis),
         booked: Set(seed.booked),
         notes: Set(None),

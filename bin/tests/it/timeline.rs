@@ -41,6 +41,7 @@ async fn seed_item(
                 recording_url: Set(None),
                 transcript: Set(None),
                 analysis: Set(None),
+                objections: Set(None),
                 booked: Set(false),
                 notes: Set(None),
                 status: Set("completed".into()),

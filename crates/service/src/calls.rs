@@ -79,6 +79,7 @@ pub async fn upsert_call(utx: &TenantTxn, facts: CallFacts) -> Result<call::Mode
         recording_url: Set(facts.recording_url),
         transcript: Set(None),
         analysis: Set(None),
+        objections: Set(None),
         booked: Set(false),
         notes: Set(None),
         status: Set(facts.status),

@@ -325,12 +325,12 @@ impl<'a> CallsQuery<'a> {
         let backend = self.backend();
         let (from, is_array) = match backend {
             DatabaseBackend::Postgres => (
-                "calls c CROSS JOIN LATERAL jsonb_array_elements_text(c.analysis -> 'objections') AS o(value)",
-                "jsonb_typeof(c.analysis -> 'objections') = 'array'",
+                "calls c CROSS JOIN LATERAL jsonb_array_elements_text(c.objections) AS o(value)",
+                "jsonb_typeof(c.objections) = 'array'",
             ),
             _ => (
-                "calls c, json_each(c.analysis, '$.objections') o",
-                "json_type(c.analysis, '$.objections') = 'array'",
+                "calls c, json_each(c.objections) o",
+                "json_type(c.objections) = 'array'",
             ),
         };
         let mut binder = Binder::new(backend);

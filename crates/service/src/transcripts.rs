@@ -110,6 +110,10 @@ pub async fn store_analysis(
         .scope()
         .update_many::<call::Entity>()
         .col_expr(call::Column::Analysis, Expr::value(analysis.clone()))
+        .col_expr(
+            call::Column::Objections,
+            Expr::value(analysis.get("objections").cloned()),
+        )
         .col_expr(call::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(call::Column::Id.eq(call.id))
         .filter(call::Column::Analysis.is_null())

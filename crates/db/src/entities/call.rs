@@ -17,6 +17,9 @@ pub struct Model {
     pub transcript: Option<String>,
     #[sea_orm(column_type = "JsonBinary", nullable)]
     pub analysis: Option<Json>,
+    /// The analysis's objections (a copy kept for the dashboard's covering index).
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub objections: Option<Json>,
     pub booked: bool,
     #[sea_orm(column_type = "Text", nullable)]
     pub notes: Option<String>,
