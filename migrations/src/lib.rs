@@ -11,6 +11,7 @@ mod m20261129_000006_rep_phone;
 mod m20261129_000007_timeline_indexes;
 mod m20261129_000008_appointments_and_tasks;
 mod m20261129_000009_dashboard_index;
+mod m20261129_000010_sms_opt_out;
 mod tables;
 
 pub struct Migrator;
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000007_timeline_indexes::Migration),
             Box::new(m20261129_000008_appointments_and_tasks::Migration),
             Box::new(m20261129_000009_dashboard_index::Migration),
+            Box::new(m20261129_000010_sms_opt_out::Migration),
         ]
     }
 }

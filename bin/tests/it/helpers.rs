@@ -409,6 +409,7 @@ pub async fn seed_lead(
         source: Set(None),
         status: Set("new".to_owned()),
         assigned_user_id: Set(assignee.map(str::to_owned)),
+        sms_opted_out: Set(false),
         version: Set(1),
         created_at: Set(now),
         updated_at: Set(now),

@@ -40,6 +40,7 @@ mod rate_limits;
 mod realtime;
 mod reports;
 mod scheduled_jobs;
+mod sms;
 mod storage;
 mod tasks;
 mod team;

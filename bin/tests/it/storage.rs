@@ -37,6 +37,7 @@ fn new_lead(name: &str, company: &str) -> lead::ActiveModel {
         source: Set(Some("test".to_owned())),
         status: Set("new".to_owned()),
         assigned_user_id: Set(None),
+        sms_opted_out: Set(false),
         version: Set(1),
         created_at: Set(now),
         updated_at: Set(now),

@@ -20,8 +20,8 @@ pub(crate) const CLERK_SECRET: &str = "whsec_b3R0by10ZXN0LXNlY3JldC0wMTIzNDU2Nzg
 const UWC_SECRET: &str = "uwc-test-secret";
 pub(crate) const CALLRAIL_SECRET: &str = "callrail-secret";
 const BLAND_SECRET: &str = "bland-secret";
-const TENANT: &str = "org_wh";
-const OUR_NUMBER: &str = "+15557654321";
+pub(crate) const TENANT: &str = "org_wh";
+pub(crate) const OUR_NUMBER: &str = "+15557654321";
 
 on_both_databases!(
     callrail_deliveries_take_effect_once,
@@ -31,7 +31,7 @@ on_both_databases!(
     a_failed_delivery_leaves_nothing_and_its_retry_succeeds,
 );
 
-async fn webhook_app(db: TestDatabase) -> Result<TestApp, Box<dyn std::error::Error>> {
+pub(crate) async fn webhook_app(db: TestDatabase) -> Result<TestApp, Box<dyn std::error::Error>> {
     let app = TestApp::spawn(
         db,
         &[
@@ -354,7 +354,7 @@ fn twilio_form(path: &str, params: &[(&str, &str)]) -> (String, Vec<(String, Str
     )
 }
 
-async fn post_twilio(
+pub(crate) async fn post_twilio(
     app: &TestApp,
     path: &str,
     params: &[(&str, &str)],

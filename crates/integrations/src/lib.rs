@@ -3,4 +3,5 @@
 
 pub mod clerk;
 pub mod retry;
+pub mod twilio;
 pub mod uwc;

@@ -183,6 +183,26 @@ pub struct TelemetryConfig {
 pub struct IntegrationsConfig {
     pub uwc: UwcConfig,
     pub clerk: ClerkApiConfig,
+    pub twilio: TwilioApiConfig,
+}
+
+/// A provider's base URL from `name` (trimmed, no trailing slash), else `default`.
+fn base_url_or(get: &impl Fn(&str) -> Option<String>, name: &str, default: &str) -> String {
+    get(name)
+        .map(|v| v.trim().trim_end_matches('/').to_owned())
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| default.to_owned())
+}
+
+/// Twilio's REST API, for outbound SMS (SPEC section 17).
+#[derive(Debug, Clone)]
+pub struct TwilioApiConfig {
+    /// `TWILIO_API_URL` (`https://api.twilio.com`).
+    pub api_url: String,
+    /// `TWILIO_ACCOUNT_SID`; with `TWILIO_AUTH_TOKEN` it turns sending on.
+    pub account_sid: Option<String>,
+    /// `TWILIO_FROM_NUMBER`: the sender when the company has no number of its own.
+    pub from_number: Option<String>,
 }
 
 /// Clerk's Backend API, for the changes Otto makes in Clerk (role changes).
@@ -361,13 +381,15 @@ impl Config {
             integrations: IntegrationsConfig {
                 uwc: UwcConfig::from_lookup(&get)?,
                 clerk: ClerkApiConfig {
-                    api_url: get("CLERK_API_URL")
-                        .map(|v| v.trim().trim_end_matches('/').to_owned())
-                        .filter(|v| !v.is_empty())
-                        .unwrap_or_else(|| "https://api.clerk.com/v1".to_owned()),
+                    api_url: base_url_or(&get, "CLERK_API_URL", "https://api.clerk.com/v1"),
                     secret_key: get("CLERK_SECRET_KEY")
                         .filter(|v| !v.is_empty())
                         .map(Secret),
+                },
+                twilio: TwilioApiConfig {
+                    api_url: base_url_or(&get, "TWILIO_API_URL", "https://api.twilio.com"),
+                    account_sid: get("TWILIO_ACCOUNT_SID").filter(|v| !v.is_empty()),
+                    from_number: get("TWILIO_FROM_NUMBER").filter(|v| !v.is_empty()),
                 },
             },
             schedule: ScheduleConfig {

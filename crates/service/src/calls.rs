@@ -32,6 +32,7 @@ pub async fn lead_by_phone(
         source: Set(Some(source.to_owned())),
         status: Set("new".to_owned()),
         assigned_user_id: Set(None),
+        sms_opted_out: Set(false),
         version: Set(1),
         created_at: Set(now),
         updated_at: Set(now),

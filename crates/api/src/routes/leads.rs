@@ -158,6 +158,7 @@ pub async fn create_lead(
             .transpose()?
             .unwrap_or_else(|| "new".to_owned())),
         assigned_user_id: Set(clean_text("assigned_user_id", body.assigned_user_id)?),
+        sms_opted_out: Set(false),
         version: Set(1),
         created_at: Set(now),
         updated_at: Set(now),

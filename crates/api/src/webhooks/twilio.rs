@@ -196,6 +196,11 @@ impl Effects for TwilioDelivery {
                     )
                     .exec_without_returning(ctx.utx.conn())
                     .await?;
+                if let Some(lead) = lead_id {
+                    let body = get("Body").unwrap_or_default();
+                    otto_service::messages::apply_consent_keyword(ctx.utx, lead.into(), &body)
+                        .await?;
+                }
                 let mut event = ctx.event(
                     TELEPHONY_SMS_RECEIVED,
                     json!({ "message_sid": get("MessageSid"), "provider": "twilio" }),

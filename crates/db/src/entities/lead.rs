@@ -12,6 +12,8 @@ pub struct Model {
     pub source: Option<String>,
     pub status: String,
     pub assigned_user_id: Option<String>,
+    /// Texted STOP (or another opt-out keyword) and not START since.
+    pub sms_opted_out: bool,
     pub version: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
