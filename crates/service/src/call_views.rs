@@ -10,7 +10,10 @@ use otto_db::{TenantTxn, shunya_jobs};
 use otto_domain::CallId;
 use otto_domain::catalog::TELEPHONY_CALL_STATUS;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect, Select};
+use sea_orm::{
+    ColumnTrait, ExprTrait, Iterable, QueryFilter, QueryOrder, QuerySelect, Select, SelectModel,
+    Selector,
+};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -115,8 +118,24 @@ pub async fn list(
     if let Some(until) = filters.until {
         query = query.filter(call::Column::CreatedAt.lt(until));
     }
-    let calls = query.all(utx.conn()).await?;
+    let calls = without_transcript_text(query).all(utx.conn()).await?;
     with_status(utx, calls).await
+}
+
+/// The calls of `query` with `transcript` reduced to `""` when there is one: a list says
+/// whether a call has a transcript, never what it says, so a page never carries 50 transcripts.
+fn without_transcript_text(query: Select<call::Entity>) -> Selector<SelectModel<call::Model>> {
+    let presence: Expr = Expr::case(
+        Expr::col((call::Entity, call::Column::Transcript)).is_null(),
+        Expr::val(Option::<String>::None),
+    )
+    .finally(Expr::val(""))
+    .into();
+    query
+        .select_only()
+        .columns(call::Column::iter().filter(|column| !matches!(column, call::Column::Transcript)))
+        .column_as(presence, "transcript")
+        .into_model::<call::Model>()
 }
 
 /// One call with its follow-ups, if the viewer may see it.
