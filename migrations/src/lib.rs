@@ -12,6 +12,8 @@ mod m20261129_000007_timeline_indexes;
 mod m20261129_000008_appointments_and_tasks;
 mod m20261129_000009_dashboard_index;
 mod m20261129_000010_sms_opt_out;
+mod m20261129_000011_outbound_sms;
+mod m20261129_000012_followup_message;
 mod tables;
 
 pub struct Migrator;
@@ -30,6 +32,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000008_appointments_and_tasks::Migration),
             Box::new(m20261129_000009_dashboard_index::Migration),
             Box::new(m20261129_000010_sms_opt_out::Migration),
+            Box::new(m20261129_000011_outbound_sms::Migration),
+            Box::new(m20261129_000012_followup_message::Migration),
         ]
     }
 }

@@ -107,6 +107,7 @@ async fn a_call_shows_where_it_is_in_the_pipeline_and_what_it_produced(
         draft: Set("See you Tuesday!".to_owned()),
         status: Set("draft".to_owned()),
         sent_at: Set(None),
+        message_id: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     })

@@ -30,6 +30,7 @@ async fn seed_draft(
         draft: Set(body.to_owned()),
         status: Set(status.to_owned()),
         sent_at: Set(None),
+        message_id: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     })
@@ -55,6 +56,7 @@ async fn seed_message(
         provider: Set("twilio".into()),
         provider_sid: Set(Some(sid.to_owned())),
         status: Set("received".into()),
+        send_attempted_at: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     })

@@ -41,6 +41,7 @@ mod realtime;
 mod reports;
 mod scheduled_jobs;
 mod sms;
+mod sms_outbound;
 mod storage;
 mod tasks;
 mod team;

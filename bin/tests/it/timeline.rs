@@ -64,6 +64,7 @@ async fn seed_item(
                 provider: Set("twilio".into()),
                 provider_sid: Set(Some(format!("SM{}", id.simple()))),
                 status: Set("received".into()),
+                send_attempted_at: Set(None),
                 created_at: Set(at),
                 updated_at: Set(at),
             })
@@ -120,6 +121,7 @@ async fn seed_item(
                 draft: Set("Thanks for calling!".into()),
                 status: Set("draft".into()),
                 sent_at: Set(None),
+                message_id: Set(None),
                 created_at: Set(at),
                 updated_at: Set(at),
             })

@@ -32,21 +32,27 @@ on_both_databases!(
 );
 
 pub(crate) async fn webhook_app(db: TestDatabase) -> Result<TestApp, Box<dyn std::error::Error>> {
-    let app = TestApp::spawn(
-        db,
-        &[
-            ("TWILIO_AUTH_TOKEN", TWILIO_TOKEN),
-            ("PUBLIC_BASE_URL", PUBLIC_BASE),
-            ("CLERK_WEBHOOK_SECRET", CLERK_SECRET),
-            ("UWC_HMAC_SECRET", UWC_SECRET),
-            ("CALLRAIL_WEBHOOK_SECRET", CALLRAIL_SECRET),
-            ("BLAND_WEBHOOK_SECRET", BLAND_SECRET),
-            ("RATE_LIMIT_BURST", "100000"),
-            // The in-process worker leaves the asr queue alone, so tests can count its jobs.
-            ("WORKER_QUEUES", "default"),
-        ],
-    )
-    .await?;
+    webhook_app_with(db, &[]).await
+}
+
+/// [`webhook_app`] with more settings (`extra` wins).
+pub(crate) async fn webhook_app_with(
+    db: TestDatabase,
+    extra: &[(&str, &str)],
+) -> Result<TestApp, Box<dyn std::error::Error>> {
+    let mut vars = vec![
+        ("TWILIO_AUTH_TOKEN", TWILIO_TOKEN),
+        ("PUBLIC_BASE_URL", PUBLIC_BASE),
+        ("CLERK_WEBHOOK_SECRET", CLERK_SECRET),
+        ("UWC_HMAC_SECRET", UWC_SECRET),
+        ("CALLRAIL_WEBHOOK_SECRET", CALLRAIL_SECRET),
+        ("BLAND_WEBHOOK_SECRET", BLAND_SECRET),
+        ("RATE_LIMIT_BURST", "100000"),
+        // The in-process worker leaves the asr queue alone, so tests can count its jobs.
+        ("WORKER_QUEUES", "default"),
+    ];
+    vars.extend_from_slice(extra);
+    let app = TestApp::spawn(db, &vars).await?;
     // The tenant maps its CallRail account and Twilio number through the API.
     let owner = app.token(TENANT, "user_owner", Role::Leadership);
     let mapped = app

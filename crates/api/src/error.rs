@@ -44,6 +44,12 @@ pub enum ApiError {
     /// A rep's overlapping scheduled appointment (`appointment-conflict`).
     #[error("appointment conflict")]
     AppointmentConflict,
+    /// A refusal with a kind of its own (`idempotency-key-reused`, `sms-opted-out`...).
+    #[error("{detail}")]
+    Refused {
+        kind: &'static kinds::ProblemKind,
+        detail: String,
+    },
     #[error("database error")]
     Database(#[source] sea_orm::DbErr),
     #[error("service unavailable")]
@@ -100,6 +106,7 @@ impl ApiError {
                 crate::problem::for_status(StatusCode::UNSUPPORTED_MEDIA_TYPE)
             }
             ApiError::Conflict(detail) => Problem::new(&kinds::CONFLICT, detail.clone()),
+            ApiError::Refused { kind, detail } => Problem::new(kind, detail.clone()),
             ApiError::AppointmentConflict => Problem::new(
                 &kinds::APPOINTMENT_CONFLICT,
                 "The rep already has a scheduled appointment at that time.",

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod cors;
 pub mod error;
 mod extractors;
+pub mod idempotency;
 pub mod openapi;
 mod openapi_extra;
 pub mod pagination;
@@ -194,6 +195,7 @@ fn routes_config(cfg: &mut web::ServiceConfig) {
     routes::timeline::configure(cfg);
     routes::appointments::configure(cfg);
     routes::tasks::configure(cfg);
+    routes::sms::configure(cfg);
     routes::calls::configure(cfg);
     routes::team::configure(cfg);
     routes::followups::configure(cfg);

@@ -6,8 +6,8 @@ use utoipa::{Modify, OpenApi};
 use crate::openapi_extra::UnannotatedRoutes;
 use crate::problem::{FieldError, Problem};
 use crate::routes::{
-    appointments, calls, companies, dashboard, followups, leads, me, messages, ops, reports, tasks,
-    team, timeline,
+    appointments, calls, companies, dashboard, followups, leads, me, messages, ops, reports, sms,
+    tasks, team, timeline,
 };
 
 #[derive(OpenApi)]
@@ -21,7 +21,8 @@ use crate::routes::{
         timeline::lead_timeline,
         appointments::list_appointments, appointments::create_appointment, appointments::get_appointment,
         appointments::patch_appointment, appointments::assign_appointment,
-        tasks::list_tasks, tasks::create_task, tasks::patch_task,
+        tasks::list_tasks, tasks::create_task, tasks::patch_task, sms::send_sms,
+        sms::send_followup,
         calls::list_calls, calls::get_call, calls::patch_call,
         team::list_users, team::patch_user, team::list_reps, team::patch_rep,
         followups::list_followups, followups::patch_followup, messages::list_messages,

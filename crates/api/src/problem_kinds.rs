@@ -73,6 +73,36 @@ pub const APPOINTMENT_CONFLICT: ProblemKind = kind(
     "Conflict",
     "the rep already has a scheduled appointment overlapping the one booked, moved or assigned",
 );
+pub const IDEMPOTENCY_KEY_IN_USE: ProblemKind = kind(
+    "idempotency-key-in-use",
+    409,
+    "Conflict",
+    "a request with this `Idempotency-Key` is still being processed; retry shortly",
+);
+pub const IDEMPOTENCY_KEY_REUSED: ProblemKind = kind(
+    "idempotency-key-reused",
+    422,
+    "Unprocessable Entity",
+    "this `Idempotency-Key` was used with another method, path or body",
+);
+pub const FOLLOWUP_ALREADY_SENT: ProblemKind = kind(
+    "followup-already-sent",
+    409,
+    "Conflict",
+    "`POST /v1/followups/{id}/send` of a follow-up that is no longer a draft (sent or dismissed)",
+);
+pub const SMS_OPTED_OUT: ProblemKind = kind(
+    "sms-opted-out",
+    422,
+    "Unprocessable Entity",
+    "the lead texted STOP (or another opt-out word) and not START since",
+);
+pub const SMS_NOT_CONFIGURED: ProblemKind = kind(
+    "sms-not-configured",
+    503,
+    "Service Unavailable",
+    "Twilio is not configured (`TWILIO_ACCOUNT_SID`, `TWILIO_AUTH_TOKEN`, a sender number): Otto never pretends to send",
+);
 pub const STALE_VERSION: ProblemKind = kind(
     "stale-version",
     412,
@@ -143,6 +173,11 @@ pub const KINDS: &[ProblemKind] = &[
     METHOD_NOT_ALLOWED,
     CONFLICT,
     APPOINTMENT_CONFLICT,
+    IDEMPOTENCY_KEY_IN_USE,
+    IDEMPOTENCY_KEY_REUSED,
+    FOLLOWUP_ALREADY_SENT,
+    SMS_OPTED_OUT,
+    SMS_NOT_CONFIGURED,
     STALE_VERSION,
     PAYLOAD_TOO_LARGE,
     UNSUPPORTED_MEDIA_TYPE,

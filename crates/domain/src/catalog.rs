@@ -216,7 +216,7 @@ pub const CATALOG: &[EventSpec] = &[
         "A follow-up draft was edited or dismissed.",
         false,
         true,
-        &["follow_up_id", "call_id", "status"],
+        &["follow_up_id", "call_id", "status", "message_id"],
     ),
     spec(
         ANALYTICS_DAILY_RECAP_READY,

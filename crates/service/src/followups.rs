@@ -18,6 +18,7 @@ use crate::visibility::Viewer;
 
 pub const DRAFT: &str = "draft";
 pub const DISMISSED: &str = "dismissed";
+pub const SENT: &str = "sent";
 
 /// Whether `call` already has a draft on `channel`.
 ///
@@ -60,6 +61,7 @@ pub async fn store_draft(
         draft: Set(draft),
         status: Set(DRAFT.to_owned()),
         sent_at: Set(None),
+        message_id: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     };

@@ -11,6 +11,7 @@ pub mod error;
 pub mod followups;
 pub mod members;
 pub mod messages;
+pub mod sms;
 pub mod tasks;
 pub mod timeline;
 pub mod transcripts;

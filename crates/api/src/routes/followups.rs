@@ -33,7 +33,7 @@ pub struct FollowUp {
     status: String,
     created_at: String,
     sent_at: Option<String>,
-    /// The sent message (null until outbound SMS exists).
+    /// The message that carried it, once sent.
     message_id: Option<Uuid>,
 }
 
@@ -48,7 +48,7 @@ impl From<follow_up::Model> for FollowUp {
             status: row.status,
             created_at: timestamp(row.created_at),
             sent_at: row.sent_at.map(timestamp),
-            message_id: None,
+            message_id: row.message_id,
         }
     }
 }

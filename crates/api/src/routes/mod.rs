@@ -8,6 +8,7 @@ pub mod me;
 pub mod messages;
 pub mod ops;
 pub mod reports;
+pub mod sms;
 pub mod tasks;
 pub mod team;
 pub mod timeline;

@@ -1,7 +1,7 @@
 //! Which tenant a delivery acts for, from the provider account's mapping. These run as system
 //! queries (outside any tenant scope): finding the tenant is their purpose.
 
-use otto_db::entities::{call, company, twilio_number, user};
+use otto_db::entities::{call, company, message, twilio_number, user};
 use otto_domain::TenantId;
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 
@@ -83,6 +83,22 @@ pub async fn by_twilio_call(
         .one(db)
         .await?;
     Ok(found.and_then(|c| tenant(c.company_id)))
+}
+
+/// The tenant of an outbound message Twilio knows by `message_sid`.
+///
+/// # Errors
+/// On database failure.
+pub async fn by_twilio_message(
+    db: &DatabaseConnection,
+    message_sid: &str,
+) -> Result<Option<Tenant>, DbErr> {
+    let found = message::Entity::find()
+        .filter(message::Column::Provider.eq("twilio"))
+        .filter(message::Column::ProviderSid.eq(message_sid))
+        .one(db)
+        .await?;
+    Ok(found.and_then(|m| tenant(m.company_id)))
 }
 
 /// The tenant of a known user.

@@ -78,6 +78,18 @@ pub async fn receive(
             };
             (required("RecordingSid")?, tenant)
         }
+        // A message's status callback (outbound SMS): our number is `From`.
+        Kind::Status if get("MessageSid").is_some() => {
+            let sid = required("MessageSid")?;
+            let status = required("MessageStatus")?;
+            // Sent from a number of the company's, or from TWILIO_FROM_NUMBER: then the sid says.
+            let tenant =
+                match tenants::by_twilio_number(db, &normalise(&required("From")?)?).await? {
+                    Some(tenant) => Some(tenant),
+                    None => tenants::by_twilio_message(db, &sid).await?,
+                };
+            (format!("sms:{sid}:{status}"), tenant)
+        }
         Kind::Status => {
             let call_sid = required("CallSid")?;
             let status = required("CallStatus")?;
@@ -182,6 +194,7 @@ impl Effects for TwilioDelivery {
                     provider: Set("twilio".to_owned()),
                     provider_sid: Set(get("MessageSid")),
                     status: Set("received".to_owned()),
+                    send_attempted_at: Set(None),
                     created_at: Set(now),
                     updated_at: Set(now),
                 };
@@ -225,6 +238,12 @@ impl Effects for TwilioDelivery {
                 )
                 .await?;
                 super::enqueue_transcription(ctx, call.id.into())?;
+                Ok(())
+            }
+            Kind::Status if get("MessageSid").is_some() => {
+                let sid = get("MessageSid").unwrap_or_default();
+                let status = get("MessageStatus").unwrap_or_default();
+                otto_service::sms::record_status(ctx.utx, &sid, &status).await?;
                 Ok(())
             }
             Kind::Status => {

@@ -13,6 +13,8 @@ pub struct Model {
     pub draft: String,
     pub status: String,
     pub sent_at: Option<DateTimeUtc>,
+    /// The message that carried it, once sent.
+    pub message_id: Option<Uuid>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

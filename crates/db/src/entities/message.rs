@@ -15,6 +15,8 @@ pub struct Model {
     pub provider: String,
     pub provider_sid: Option<String>,
     pub status: String,
+    /// When a send first called Twilio (a retry looks for the message before sending again).
+    pub send_attempted_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -1,5 +1,6 @@
 //! sea-orm entities, one per table (migrations in `otto-migration` create them).
 
+pub mod api_idempotency_key;
 pub mod appointment;
 pub mod audit_log;
 pub mod call;
@@ -51,6 +52,7 @@ macro_rules! tenant_owned {
 }
 
 tenant_owned!(
+    api_idempotency_key,
     appointment,
     call,
     daily_report,

@@ -44,6 +44,19 @@ call_step!(
     Queue::Followups
 );
 
+/// Sends one outbound text through Twilio (SPEC section 13).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SendSms {
+    pub tenant_id: TenantId,
+    pub message_id: uuid::Uuid,
+    pub trace_id: TraceId,
+}
+
+impl JobKind for SendSms {
+    const NAME: &'static str = "sms.send";
+    const QUEUE: Queue = Queue::Default;
+}
+
 /// What the scheduler enqueues for a slot: the schedule that fired and the slot's time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SlotPayload {

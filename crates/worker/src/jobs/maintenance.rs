@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use chrono::{Duration, Utc};
-use otto_db::entities::{recording_session, task};
+use otto_db::entities::{api_idempotency_key, recording_session, task};
 use otto_db::{heartbeats, idempotency, outbox, schedule_runs};
 use otto_domain::jobs::{
     CleanupEphemeralSessions, CleanupOldTasks, Noop, PurgeHeartbeats, PurgeIdempotencyKeys,
@@ -94,7 +94,13 @@ impl Perform for PurgeIdempotencyKeys {
         let cutoff = Utc::now() - Duration::days(i64::from(ctx.config.worker.idempotency_ttl_days));
         let purged = idempotency::purge_before(&ctx.db, cutoff).await?;
         metrics::counter!("webhook_idempotency_purged_total").increment(purged);
-        tracing::info!(purged, "purged expired webhook idempotency keys");
+        // `Idempotency-Key`s of API requests answer for 24 hours (SPEC section 13).
+        let requests = api_idempotency_key::Entity::delete_many()
+            .filter(api_idempotency_key::Column::CreatedAt.lt(Utc::now() - Duration::hours(24)))
+            .exec(&ctx.db)
+            .await?
+            .rows_affected;
+        tracing::info!(purged, requests, "purged expired idempotency keys");
         Ok(())
     }
 }

@@ -4,8 +4,9 @@
 pub mod maintenance;
 pub mod pipeline;
 pub mod reports;
+pub mod sms;
 
-use otto_domain::jobs::{CheckMissingReports, GenerateDailyReports};
+use otto_domain::jobs::{CheckMissingReports, GenerateDailyReports, SendSms};
 
 use crate::Registry;
 
@@ -16,6 +17,7 @@ pub fn registry(config: &otto_runtime::Config) -> Registry {
     pipeline::Pipeline::from_config(config).register(&mut registry);
     registry
         .add::<GenerateDailyReports>(())
-        .add::<CheckMissingReports>(());
+        .add::<CheckMissingReports>(())
+        .add::<SendSms>(sms::sender(config));
     registry
 }

@@ -1,0 +1,142 @@
+//! `POST /v1/sms` (SPEC section 13): a text to a lead (a rep: only its own) or to a number,
+//! recorded `queued` with its send enqueued in one unit of work, answered 202. `Idempotency-Key`
+//! makes a retried request answer the first one's result instead of texting twice; a lead that
+//! opted out is 422 `sms-opted-out`; lockdown is 423; without Twilio settings 503
+//! `sms-not-configured` (Otto never pretends to send).
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use otto_service::sms::{self, SmsError, SmsRequest};
+use serde::Deserialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::messages::Message;
+use super::{begin, viewer};
+use crate::auth::AnyRole;
+use crate::auth::lockdown::Unlocked;
+use crate::error::ApiError;
+use crate::idempotency;
+use crate::problem_kinds as kinds;
+use crate::state::ApiState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(crate::route_list::resource("/v1/sms").post(send_sms))
+        .service(crate::route_list::resource("/v1/followups/{id}/send").post(send_followup));
+}
+
+/// `POST /v1/sms`: exactly one of `lead_id` and `to` (E.164).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SmsBody {
+    lead_id: Option<Uuid>,
+    to: Option<String>,
+    /// 1-1600 characters.
+    body: String,
+}
+
+fn not_configured() -> ApiError {
+    ApiError::Refused {
+        kind: &kinds::SMS_NOT_CONFIGURED,
+        detail: "Sending SMS needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and a sender number."
+            .to_owned(),
+    }
+}
+
+fn ensure_configured(state: &ApiState) -> Result<(), ApiError> {
+    match otto_integrations::twilio::TwilioSettings::from_config(&state.ctx.config) {
+        Some(_) => Ok(()),
+        None => Err(not_configured()),
+    }
+}
+
+fn api_error(err: SmsError) -> ApiError {
+    match err {
+        SmsError::NotFound => ApiError::NotFound,
+        SmsError::Invalid { field, message } => ApiError::validation(field, message),
+        SmsError::OptedOut => ApiError::Refused {
+            kind: &kinds::SMS_OPTED_OUT,
+            detail: "The lead opted out of SMS (texted STOP).".to_owned(),
+        },
+        SmsError::NoSender => not_configured(),
+        SmsError::NotDraft(status) => ApiError::Refused {
+            kind: &kinds::FOLLOWUP_ALREADY_SENT,
+            detail: format!("The follow-up is {status}."),
+        },
+        SmsError::Service(err) => err.into(),
+    }
+}
+
+#[utoipa::path(post, path = "/v1/sms", tag = "messages", security(("bearer" = [])), request_body = SmsBody,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Up to 255 characters; kept 24 h per company")),
+    responses((status = 202, body = Message, description = "Queued; the send runs as a job and the status follows Twilio's callbacks"),
+        (status = 404, body = crate::problem::Problem, description = "No such lead (or not the rep's)"),
+        (status = 409, body = crate::problem::Problem, description = "`idempotency-key-in-use`"),
+        (status = 422, body = crate::problem::Problem, description = "Invalid body or number, `sms-opted-out`, `idempotency-key-reused`"),
+        (status = 423, body = crate::problem::Problem, description = "The company is in lockdown"),
+        (status = 503, body = crate::problem::Problem, description = "`sms-not-configured`")))]
+pub async fn send_sms(
+    state: web::Data<ApiState>,
+    caller: Unlocked<AnyRole>,
+    req: HttpRequest,
+    raw: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let caller = caller.0;
+    ensure_configured(&state)?;
+    idempotency::once(&state, &caller, &req, &raw, || async {
+        let body: SmsBody = serde_json::from_slice(&raw)
+            .map_err(|e| ApiError::validation("body", e.to_string()))?;
+        let request = SmsRequest {
+            lead_id: body.lead_id,
+            to: body.to,
+            body: body.body,
+        };
+        let default_from = state.ctx.config.integrations.twilio.from_number.as_deref();
+        let read = begin(&state, &caller).await?;
+        let outbound = sms::prepare(&read, &viewer(&caller), default_from, request)
+            .await
+            .map_err(api_error)?;
+        read.finish_read().await?;
+        let utx = begin(&state, &caller).await?;
+        let queued = sms::queue(&utx, outbound).await.map_err(api_error)?;
+        utx.commit(&state.ctx).await?;
+        Ok(HttpResponse::build(StatusCode::ACCEPTED).json(Message::from(queued)))
+    })
+    .await
+}
+
+#[utoipa::path(post, path = "/v1/followups/{id}/send", tag = "followups", security(("bearer" = [])),
+    request_body(content = Option<String>, description = "None needed (a body counts in the Idempotency-Key fingerprint)"),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Up to 255 characters; kept 24 h per company")),
+    responses((status = 202, body = Message, description = "The draft's text, queued; the follow-up is `sent` with its `message_id`"),
+        (status = 404, body = crate::problem::Problem, description = "No such follow-up (or not the rep's)"),
+        (status = 409, body = crate::problem::Problem, description = "`followup-already-sent`, `idempotency-key-in-use`"),
+        (status = 422, body = crate::problem::Problem, description = "`sms-opted-out`, a lead without a phone, `idempotency-key-reused`"),
+        (status = 423, body = crate::problem::Problem, description = "The company is in lockdown"),
+        (status = 503, body = crate::problem::Problem, description = "`sms-not-configured`")))]
+pub async fn send_followup(
+    state: web::Data<ApiState>,
+    caller: Unlocked<AnyRole>,
+    req: HttpRequest,
+    id: web::Path<Uuid>,
+    raw: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let caller = caller.0;
+    ensure_configured(&state)?;
+    let id = *id;
+    idempotency::once(&state, &caller, &req, &raw, || async {
+        let default_from = state.ctx.config.integrations.twilio.from_number.as_deref();
+        let read = begin(&state, &caller).await?;
+        let outbound = sms::prepare_followup(&read, &viewer(&caller), default_from, id)
+            .await
+            .map_err(api_error)?;
+        read.finish_read().await?;
+        let utx = begin(&state, &caller).await?;
+        let queued = sms::queue_followup(&utx, id, outbound)
+            .await
+            .map_err(api_error)?;
+        utx.commit(&state.ctx).await?;
+        Ok(HttpResponse::build(StatusCode::ACCEPTED).json(Message::from(queued)))
+    })
+    .await
+}
