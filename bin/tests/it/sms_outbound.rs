@@ -11,7 +11,7 @@ use reqwest::Method;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
-use wiremock::matchers::{body_string, header, method, path, query_param};
+use wiremock::matchers::{body_string, body_string_contains, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::helpers::{TestApp, TestDatabase, TestResult, eventually};
@@ -209,10 +209,19 @@ async fn fifty_concurrent_requests_with_one_key_send_once() -> TestResult {
     let twilio = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path(MESSAGES))
+        .and(body_string_contains("Body=Tuesday+at+9+works"))
         .respond_with(
             ResponseTemplate::new(201).set_body_json(json!({"sid": "SMrace", "status": "queued"})),
         )
         .expect(1)
+        .mount(&twilio)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(MESSAGES))
+        .and(body_string_contains("Body=A+day+later"))
+        .respond_with(
+            ResponseTemplate::new(201).set_body_json(json!({"sid": "SMlater", "status": "queued"})),
+        )
         .mount(&twilio)
         .await;
     let app = sms_app(TestDatabase::postgres().await?, &twilio, &[]).await?;
@@ -238,6 +247,24 @@ async fn fifty_concurrent_requests_with_one_key_send_once() -> TestResult {
     })
     .await;
     assert!(sent, "one message, sent");
+    let twice = post_sms(&app, &csr, Some("race-key"), &text).await?;
+    assert_eq!(
+        (twice.0, twice.1.as_deref()),
+        (202, Some("true")),
+        "a replay, never a send"
+    );
+
+    // A key answers for 24 hours; after that it is free for a new request.
+    otto_db::entities::api_idempotency_key::Entity::update_many()
+        .col_expr(
+            otto_db::entities::api_idempotency_key::Column::CreatedAt,
+            Expr::value(chrono::Utc::now() - chrono::Duration::hours(25)),
+        )
+        .exec(&app.ctx.db)
+        .await?;
+    let later = json!({"to": CUSTOMER, "body": "A day later"});
+    let (code, replayed, body) = post_sms(&app, &csr, Some("race-key"), &later).await?;
+    assert_eq!((code, replayed), (202, None), "{body}");
     Ok(())
 }
 
