@@ -228,3 +228,107 @@ async fn two_schedulers_fire_each_slot_once_and_the_standby_takes_over() -> Test
     assert_eq!(distinct.len(), runs.len());
     Ok(())
 }
+
+/// A worker SIGKILLed while Twilio accepts a text (the create was received, the row not yet
+/// updated): after the lease expires another worker's retry finds the message by listing and
+/// adopts it; Twilio saw one create.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_text_of_a_sigkilled_worker_is_adopted_not_sent_twice() -> TestResult {
+    use otto_db::entities::message;
+    use otto_domain::jobs::SendSms;
+    use sea_orm::ActiveValue::Set;
+
+    let deployment = Deployment::new().await?;
+    let ctx = &deployment.ctx;
+    let twilio = MockServer::start().await;
+    let messages = "/2010-04-01/Accounts/ACkill/Messages.json";
+    Mock::given(method("POST"))
+        .and(path(messages))
+        .respond_with(
+            ResponseTemplate::new(201)
+                .set_body_json(serde_json::json!({"sid": "SMkill", "status": "queued"}))
+                .set_delay(Duration::from_secs(3)),
+        )
+        .mount(&twilio)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(messages))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({"messages": [
+                {"sid": "SMkill", "status": "sent", "body": "See you Tuesday"}
+            ]})),
+        )
+        .mount(&twilio)
+        .await;
+    let tenant = "org_smskill";
+    seed_company(ctx, tenant).await?;
+    let (id, now) = (uuid::Uuid::now_v7(), chrono::Utc::now());
+    message::Entity::insert(message::ActiveModel {
+        id: Set(id),
+        company_id: Set(tenant.to_owned()),
+        lead_id: Set(None),
+        direction: Set("outbound".to_owned()),
+        from_number: Set("+15557654321".to_owned()),
+        to_number: Set("+15559990000".to_owned()),
+        body: Set("See you Tuesday".to_owned()),
+        provider: Set("twilio".to_owned()),
+        provider_sid: Set(None),
+        status: Set("queued".to_owned()),
+        send_attempted_at: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    })
+    .exec_without_returning(&ctx.db)
+    .await?;
+    let job = SendSms {
+        tenant_id: TenantId::try_from(tenant)?,
+        message_id: id,
+        trace_id: TraceId::generate(),
+    };
+    ctx.queue.push(job.to_job()?).await?;
+    let twilio_url = twilio.uri();
+    let settings = [
+        ("TWILIO_ACCOUNT_SID", "ACkill"),
+        ("TWILIO_AUTH_TOKEN", "kill-token"),
+        ("TWILIO_API_URL", twilio_url.as_str()),
+        ("WORKER_QUEUES", "default"),
+        ("WORKER_LEASE_SECONDS", "2"),
+    ];
+    let creates = || async {
+        twilio
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .filter(|r| r.method.as_str() == "POST")
+            .count()
+    };
+    let stored = || async {
+        message::Entity::find_by_id(id)
+            .one(&ctx.db)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|m| m.provider_sid)
+    };
+
+    let mut first = deployment.process(WORKER, &settings)?;
+    let reached = eventually(Duration::from_secs(20), || async { creates().await == 1 }).await;
+    assert!(reached, "the first worker never called Twilio");
+    let _ = first.kill(); // SIGKILL while Twilio holds the request.
+    first.wait()?;
+    assert_eq!(stored().await, None, "the killed worker recorded nothing");
+
+    let mut second = deployment.process(WORKER, &settings)?;
+    let adopted = eventually(Duration::from_secs(30), || async {
+        stored().await.as_deref() == Some("SMkill")
+    })
+    .await;
+    sigterm(&mut second)?;
+    assert!(
+        adopted,
+        "the retry should adopt the message Twilio already has"
+    );
+    assert_eq!(creates().await, 1, "Twilio saw one create");
+    Ok(())
+}
