@@ -1,5 +1,7 @@
 //! `Idempotency-Key` (SPEC section 13), for any non-repeatable POST in one line:
-//! `idempotency::once(&state, &caller, &req, &body, || handler(...)).await`.
+//! `idempotency::once(&state, &caller, &req, &body, |claim| handler(claim)).await`. A handler
+//! that writes records its answer with `claim.record(&utx, &answer)` in its own unit of work, so
+//! the answer commits with its effects (one commit less than storing it afterwards).
 //!
 //! The key (any string up to 255 characters) is claimed per company with a fingerprint of the
 //! request (method, path, body) before the handler runs, in a unit of work of its own. The first
@@ -8,6 +10,9 @@
 //! `idempotency-key-reused`; a repeat while the first still runs is 409 `idempotency-key-in-use`.
 //! A 5xx answer is not stored (the key is released so a retry runs again). Keys live 24 hours:
 //! an older claim is replaced, and `purge-idempotency-keys` deletes them.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::CONTENT_TYPE;
@@ -46,21 +51,77 @@ pub async fn once<F, Fut>(
     handler: F,
 ) -> Result<HttpResponse, ApiError>
 where
-    F: FnOnce() -> Fut,
+    F: FnOnce(Arc<Claim>) -> Fut,
     Fut: Future<Output = Result<HttpResponse, ApiError>>,
 {
     let Some(key) = key_of(req)? else {
-        return handler().await;
+        return handler(Arc::new(Claim::none())).await;
     };
     let fingerprint = fingerprint(req, body);
     if let Some(answer) = claim(state, caller, &key, &fingerprint).await? {
         return Ok(answer);
     }
-    let response = match handler().await {
-        Ok(response) => response,
-        Err(err) => err.error_response(),
-    };
-    finish(state, caller, &key, response).await
+    let claim = Arc::new(Claim {
+        key: Some(key.clone()),
+        recorded: AtomicBool::new(false),
+    });
+    match handler(claim.clone()).await {
+        Ok(response) if claim.recorded.load(Ordering::SeqCst) => Ok(response),
+        Ok(response) => finish(state, caller, &key, response).await,
+        // An error rolled the handler's unit of work back, a recorded answer with it.
+        Err(err) => finish(state, caller, &key, err.error_response()).await,
+    }
+}
+
+/// The key a handler runs under (none without the header).
+pub struct Claim {
+    key: Option<String>,
+    recorded: AtomicBool,
+}
+
+impl Claim {
+    fn none() -> Self {
+        Self {
+            key: None,
+            recorded: AtomicBool::new(false),
+        }
+    }
+
+    /// Stores `answer` as this key's answer inside `utx`: it commits with the handler's writes.
+    ///
+    /// # Errors
+    /// On database failure.
+    pub async fn record(&self, utx: &TenantTxn, answer: &Answer) -> Result<(), ApiError> {
+        let Some(key) = &self.key else {
+            return Ok(());
+        };
+        store(utx, key, answer.status, &answer.body).await?;
+        self.recorded.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// A JSON answer a handler records and returns, the same bytes both ways.
+pub struct Answer {
+    status: StatusCode,
+    body: String,
+}
+
+impl Answer {
+    /// # Errors
+    /// A value that does not serialise (a bug).
+    pub fn json(status: StatusCode, value: &impl serde::Serialize) -> Result<Self, ApiError> {
+        Ok(Self {
+            status,
+            body: serde_json::to_string(value)?,
+        })
+    }
+
+    pub fn into_response(self) -> HttpResponse {
+        HttpResponse::build(self.status)
+            .insert_header((CONTENT_TYPE, content_type(self.status.as_u16())))
+            .body(self.body)
+    }
 }
 
 fn key_of(req: &HttpRequest) -> Result<Option<String>, ApiError> {
@@ -148,6 +209,23 @@ async fn claim(
         return Err(in_use());
     }
     Ok(Some(replay(&existing)))
+}
+
+/// Records `key`'s answer (state `done`).
+async fn store(utx: &TenantTxn, key: &str, status: StatusCode, body: &str) -> Result<(), ApiError> {
+    utx.scope()
+        .update_many::<key_row::Entity>()
+        .filter(key_row::Column::IdempotencyKey.eq(key))
+        .col_expr(key_row::Column::State, Expr::value(DONE))
+        .col_expr(
+            key_row::Column::ResponseStatus,
+            Expr::value(i32::from(status.as_u16())),
+        )
+        .col_expr(key_row::Column::ResponseBody, Expr::value(body))
+        .col_expr(key_row::Column::UpdatedAt, Expr::value(Utc::now()))
+        .exec(utx.conn())
+        .await?;
+    Ok(())
 }
 
 fn in_use() -> ApiError {

@@ -16,7 +16,7 @@ use super::{begin, viewer};
 use crate::auth::AnyRole;
 use crate::auth::lockdown::Unlocked;
 use crate::error::ApiError;
-use crate::idempotency;
+use crate::idempotency::{self, Answer};
 use crate::problem_kinds as kinds;
 use crate::state::ApiState;
 
@@ -83,24 +83,27 @@ pub async fn send_sms(
 ) -> Result<HttpResponse, ApiError> {
     let caller = caller.0;
     ensure_configured(&state)?;
-    idempotency::once(&state, &caller, &req, &raw, || async {
-        let body: SmsBody = serde_json::from_slice(&raw)
-            .map_err(|e| ApiError::validation("body", e.to_string()))?;
+    let (state, caller, raw) = (&state, &caller, &raw);
+    idempotency::once(state, caller, &req, raw, |claim| async move {
+        let body: SmsBody =
+            serde_json::from_slice(raw).map_err(|e| ApiError::validation("body", e.to_string()))?;
         let request = SmsRequest {
             lead_id: body.lead_id,
             to: body.to,
             body: body.body,
         };
         let default_from = state.ctx.config.integrations.twilio.from_number.as_deref();
-        let read = begin(&state, &caller).await?;
-        let outbound = sms::prepare(&read, &viewer(&caller), default_from, request)
+        let read = begin(state, caller).await?;
+        let outbound = sms::prepare(&read, &viewer(caller), default_from, request)
             .await
             .map_err(api_error)?;
         read.finish_read().await?;
-        let utx = begin(&state, &caller).await?;
+        let utx = begin(state, caller).await?;
         let queued = sms::queue(&utx, outbound).await.map_err(api_error)?;
+        let answer = Answer::json(StatusCode::ACCEPTED, &Message::from(queued))?;
+        claim.record(&utx, &answer).await?;
         utx.commit(&state.ctx).await?;
-        Ok(HttpResponse::build(StatusCode::ACCEPTED).json(Message::from(queued)))
+        Ok(answer.into_response())
     })
     .await
 }
@@ -124,19 +127,22 @@ pub async fn send_followup(
     let caller = caller.0;
     ensure_configured(&state)?;
     let id = *id;
-    idempotency::once(&state, &caller, &req, &raw, || async {
+    let (state, caller) = (&state, &caller);
+    idempotency::once(state, caller, &req, &raw, |claim| async move {
         let default_from = state.ctx.config.integrations.twilio.from_number.as_deref();
-        let read = begin(&state, &caller).await?;
-        let outbound = sms::prepare_followup(&read, &viewer(&caller), default_from, id)
+        let read = begin(state, caller).await?;
+        let outbound = sms::prepare_followup(&read, &viewer(caller), default_from, id)
             .await
             .map_err(api_error)?;
         read.finish_read().await?;
-        let utx = begin(&state, &caller).await?;
+        let utx = begin(state, caller).await?;
         let queued = sms::queue_followup(&utx, id, outbound)
             .await
             .map_err(api_error)?;
+        let answer = Answer::json(StatusCode::ACCEPTED, &Message::from(queued))?;
+        claim.record(&utx, &answer).await?;
         utx.commit(&state.ctx).await?;
-        Ok(HttpResponse::build(StatusCode::ACCEPTED).json(Message::from(queued)))
+        Ok(answer.into_response())
     })
     .await
 }
