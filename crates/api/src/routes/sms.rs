@@ -6,7 +6,9 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use otto_service::sms::{self, SmsError, SmsRequest};
+use otto_db::TenantTxn;
+use otto_service::sms::{self, Outbound, SmsError, SmsRequest};
+use sea_orm::{ConnectionTrait, DatabaseBackend};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -14,9 +16,10 @@ use uuid::Uuid;
 use super::messages::Message;
 use super::{begin, viewer};
 use crate::auth::AnyRole;
+use crate::auth::AuthUser;
 use crate::auth::lockdown::Unlocked;
 use crate::error::ApiError;
-use crate::idempotency::{self, Answer};
+use crate::idempotency::{self, Answer, Claim};
 use crate::problem_kinds as kinds;
 use crate::state::ApiState;
 
@@ -92,18 +95,7 @@ pub async fn send_sms(
             to: body.to,
             body: body.body,
         };
-        let default_from = state.ctx.config.integrations.twilio.from_number.as_deref();
-        let read = begin(state, caller).await?;
-        let outbound = sms::prepare(&read, &viewer(caller), default_from, request)
-            .await
-            .map_err(api_error)?;
-        read.finish_read().await?;
-        let utx = begin(state, caller).await?;
-        let queued = sms::queue(&utx, outbound).await.map_err(api_error)?;
-        let answer = Answer::json(StatusCode::ACCEPTED, &Message::from(queued))?;
-        claim.record(&utx, &answer).await?;
-        utx.commit(&state.ctx).await?;
-        Ok(answer.into_response())
+        queue_text(state, caller, &claim, Text::Sms(request)).await
     })
     .await
 }
@@ -129,20 +121,62 @@ pub async fn send_followup(
     let id = *id;
     let (state, caller) = (&state, &caller);
     idempotency::once(state, caller, &req, &raw, |claim| async move {
-        let default_from = state.ctx.config.integrations.twilio.from_number.as_deref();
-        let read = begin(state, caller).await?;
-        let outbound = sms::prepare_followup(&read, &viewer(caller), default_from, id)
-            .await
-            .map_err(api_error)?;
-        read.finish_read().await?;
-        let utx = begin(state, caller).await?;
-        let queued = sms::queue_followup(&utx, id, outbound)
-            .await
-            .map_err(api_error)?;
-        let answer = Answer::json(StatusCode::ACCEPTED, &Message::from(queued))?;
-        claim.record(&utx, &answer).await?;
-        utx.commit(&state.ctx).await?;
-        Ok(answer.into_response())
+        queue_text(state, caller, &claim, Text::Followup(id)).await
     })
     .await
+}
+
+/// What is being texted.
+enum Text {
+    Sms(SmsRequest),
+    Followup(Uuid),
+}
+
+async fn checks(
+    utx: &TenantTxn,
+    state: &ApiState,
+    caller: &AuthUser,
+    text: Text,
+) -> Result<(Outbound, Option<Uuid>), ApiError> {
+    let default_from = state.ctx.config.integrations.twilio.from_number.as_deref();
+    let viewer = viewer(caller);
+    match text {
+        Text::Sms(request) => sms::prepare(utx, &viewer, default_from, request)
+            .await
+            .map(|outbound| (outbound, None)),
+        Text::Followup(id) => sms::prepare_followup(utx, &viewer, default_from, id)
+            .await
+            .map(|outbound| (outbound, Some(id))),
+    }
+    .map_err(api_error)
+}
+
+/// Checks `text`, then writes the queued message, its send job and the key's answer in one unit
+/// of work. On PostgreSQL the checks read inside that unit of work; on SQLite they read in a
+/// read-only one before it (a deferred SQLite transaction that has read cannot take the write
+/// lock once another writer committed, see docs/architecture.md).
+async fn queue_text(
+    state: &ApiState,
+    caller: &AuthUser,
+    claim: &Claim,
+    text: Text,
+) -> Result<HttpResponse, ApiError> {
+    let utx = begin(state, caller).await?;
+    let (outbound, followup) = if utx.conn().get_database_backend() == DatabaseBackend::Postgres {
+        checks(&utx, state, caller, text).await?
+    } else {
+        let read = begin(state, caller).await?;
+        let checked = checks(&read, state, caller, text).await;
+        read.finish_read().await?;
+        checked?
+    };
+    let queued = match followup {
+        Some(id) => sms::queue_followup(&utx, id, outbound).await,
+        None => sms::queue(&utx, outbound).await,
+    }
+    .map_err(api_error)?;
+    let answer = Answer::json(StatusCode::ACCEPTED, &Message::from(queued))?;
+    claim.record(&utx, &answer).await?;
+    utx.commit(&state.ctx).await?;
+    Ok(answer.into_response())
 }
