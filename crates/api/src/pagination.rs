@@ -42,11 +42,23 @@ impl PageQuery {
     /// # Errors
     /// 422 when the cursor was not produced by this API.
     pub fn cursor_uuid(&self) -> Result<Option<Uuid>, ApiError> {
+        self.cursor_decoded(|raw| Uuid::parse_str(raw).ok())
+    }
+
+    /// The cursor of a list with a keyset of its own, read by `decode`.
+    ///
+    /// # Errors
+    /// 422 when `decode` does not recognise it (not a cursor this API issued).
+    pub fn cursor_decoded<T>(
+        &self,
+        decode: impl FnOnce(&str) -> Option<T>,
+    ) -> Result<Option<T>, ApiError> {
         self.cursor
             .as_deref()
             .map(|raw| {
-                Uuid::parse_str(raw)
-                    .map_err(|_| ApiError::validation("cursor", "is not a cursor this API issued"))
+                decode(raw).ok_or_else(|| {
+                    ApiError::validation("cursor", "is not a cursor this API issued")
+                })
             })
             .transpose()
     }

@@ -33,11 +33,6 @@ const SCHEDULED: &str = "scheduled";
 pub enum AppointmentError {
     #[error("not found")]
     NotFound,
-    #[error("{field}: {message}")]
-    Invalid {
-        field: &'static str,
-        message: String,
-    },
     #[error("the rep has a scheduled appointment at that time")]
     Conflict,
     #[error("the appointment changed since it was read")]
@@ -59,10 +54,7 @@ impl From<otto_db::UnitOfWorkError> for AppointmentError {
 }
 
 fn invalid(field: &'static str, message: impl Into<String>) -> AppointmentError {
-    AppointmentError::Invalid {
-        field,
-        message: message.into(),
-    }
+    AppointmentError::Service(ServiceError::invalid(field, message))
 }
 
 /// `POST /v1/appointments`; times as given (RFC 3339, or naive in the company's zone).
@@ -174,7 +166,7 @@ fn check_span(starts: DateTime<Utc>, ends: DateTime<Utc>) -> Result<(), Appointm
 /// on the rep's tasks channel; commits.
 ///
 /// # Errors
-/// `NotFound` (lead), `Invalid` (times, rep, call, texts), `Conflict`, database failures.
+/// `NotFound` (lead), `ServiceError::Invalid` (times, rep, call, texts), `Conflict`, database failures.
 pub async fn book(
     ctx: &AppContext,
     utx: TenantTxn,
@@ -362,7 +354,7 @@ pub struct AppointmentChanges {
 /// a rep moved onto another of the rep's is a conflict. Emits `appointment.updated`; commits.
 ///
 /// # Errors
-/// `NotFound`, `Stale`, `Invalid`, `Conflict`, database failures.
+/// `NotFound`, `Stale`, `ServiceError::Invalid`, `Conflict`, database failures.
 pub async fn update(
     ctx: &AppContext,
     utx: TenantTxn,
@@ -441,7 +433,7 @@ pub async fn update(
 /// rep's); emits `appointment.assigned` on the rep's `user:{user_id}:tasks` channel; commits.
 ///
 /// # Errors
-/// `NotFound`, `Invalid` (not an active rep), `Conflict`, database failures.
+/// `NotFound`, `ServiceError::Invalid` (not an active rep), `Conflict`, database failures.
 pub async fn assign(
     ctx: &AppContext,
     utx: TenantTxn,
@@ -544,7 +536,7 @@ fn visible(utx: &TenantTxn, viewer: &Viewer) -> sea_orm::Select<appointment::Ent
 /// Up to `limit` appointments the viewer may see (a rep: its own), by `starts_at` ascending.
 ///
 /// # Errors
-/// `Invalid` for an unreadable bound or status; database failures.
+/// `ServiceError::Invalid` for an unreadable bound or status; database failures.
 pub async fn list(
     utx: &TenantTxn,
     viewer: &Viewer,

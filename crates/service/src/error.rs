@@ -17,3 +17,13 @@ pub enum ServiceError {
         message: String,
     },
 }
+
+impl ServiceError {
+    /// Input refused: `field` and why.
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            field,
+            message: message.into(),
+        }
+    }
+}

@@ -46,11 +46,6 @@ fn rank(status: &str) -> Option<u8> {
 pub enum SmsError {
     #[error("not found")]
     NotFound,
-    #[error("{field}: {message}")]
-    Invalid {
-        field: &'static str,
-        message: String,
-    },
     #[error("the lead opted out of SMS")]
     OptedOut,
     #[error("no sender number: the company has no Twilio number and TWILIO_FROM_NUMBER is unset")]
@@ -60,6 +55,10 @@ pub enum SmsError {
     NotDraft(String),
     #[error(transparent)]
     Service(#[from] ServiceError),
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> SmsError {
+    SmsError::Service(ServiceError::invalid(field, message))
 }
 
 impl From<sea_orm::DbErr> for SmsError {
@@ -105,10 +104,7 @@ pub async fn prepare(
 ) -> Result<Outbound, SmsError> {
     let length = request.body.chars().count();
     if !(1..=MAX_BODY).contains(&length) {
-        return Err(SmsError::Invalid {
-            field: "body",
-            message: format!("must be 1-{MAX_BODY} characters"),
-        });
+        return Err(invalid("body", format!("must be 1-{MAX_BODY} characters")));
     }
     let (lead_id, to) = match (request.lead_id, request.to) {
         (Some(lead_id), None) => {
@@ -123,24 +119,17 @@ pub async fn prepare(
             if lead.sms_opted_out {
                 return Err(SmsError::OptedOut);
             }
-            let phone = lead.phone.ok_or(SmsError::Invalid {
-                field: "lead_id",
-                message: "the lead has no phone number".to_owned(),
-            })?;
+            let phone = lead
+                .phone
+                .ok_or_else(|| invalid("lead_id", "the lead has no phone number"))?;
             (Some(lead_id), phone)
         }
         (None, Some(to)) => {
-            let to = PhoneE164::try_from(to.as_str()).map_err(|e| SmsError::Invalid {
-                field: "to",
-                message: e.to_string(),
-            })?;
+            let to = PhoneE164::try_from(to.as_str()).map_err(|e| invalid("to", e.to_string()))?;
             (None, to.to_string())
         }
         _ => {
-            return Err(SmsError::Invalid {
-                field: "lead_id",
-                message: "give exactly one of lead_id and to".to_owned(),
-            });
+            return Err(invalid("lead_id", "give exactly one of lead_id and to"));
         }
     };
     let own_number = utx
@@ -224,10 +213,9 @@ pub async fn prepare_followup(
     if followup.status != followups::DRAFT {
         return Err(SmsError::NotDraft(followup.status));
     }
-    let lead_id = followup.lead_id.ok_or(SmsError::Invalid {
-        field: "id",
-        message: "the follow-up has no lead to text".to_owned(),
-    })?;
+    let lead_id = followup
+        .lead_id
+        .ok_or_else(|| invalid("id", "the follow-up has no lead to text"))?;
     let request = SmsRequest {
         lead_id: Some(lead_id),
         to: None,

@@ -28,11 +28,6 @@ const MAX_TITLE: usize = 500;
 pub enum TaskError {
     #[error("not found")]
     NotFound,
-    #[error("{field}: {message}")]
-    Invalid {
-        field: &'static str,
-        message: String,
-    },
     #[error("a rep may only change the status of its own tasks")]
     Forbidden,
     #[error(transparent)]
@@ -46,10 +41,7 @@ impl From<sea_orm::DbErr> for TaskError {
 }
 
 fn invalid(field: &'static str, message: impl Into<String>) -> TaskError {
-    TaskError::Invalid {
-        field,
-        message: message.into(),
-    }
+    TaskError::Service(ServiceError::invalid(field, message))
 }
 
 fn checked_title(title: &str) -> Result<String, TaskError> {
@@ -87,7 +79,7 @@ pub struct NewTask {
 /// whether it was created. Emits `task.updated` for a new task.
 ///
 /// # Errors
-/// `Invalid` (title, lead); database failures.
+/// `ServiceError::Invalid` (title, lead); database failures.
 pub async fn create(utx: &TenantTxn, new: NewTask) -> Result<(task::Model, bool), TaskError> {
     let title = checked_title(&new.title)?;
     let id = Uuid::now_v7();
@@ -191,10 +183,10 @@ pub async fn from_key_signals(
         match create(utx, new).await {
             Ok((_, true)) => created += 1,
             Ok((_, false)) => {}
-            Err(TaskError::Service(err)) => return Err(err),
-            Err(TaskError::Invalid { message, .. }) => {
+            Err(TaskError::Service(ServiceError::Invalid { message, .. })) => {
                 tracing::warn!(%message, "key signal not turned into a task");
             }
+            Err(TaskError::Service(err)) => return Err(err),
             Err(TaskError::NotFound | TaskError::Forbidden) => {}
         }
     }
@@ -262,7 +254,7 @@ impl TaskCursor {
 /// The tasks the viewer may see (a rep: those assigned to it), by due time, none last.
 ///
 /// # Errors
-/// `Invalid` status; database failures.
+/// `ServiceError::Invalid` status; database failures.
 pub async fn list(
     utx: &TenantTxn,
     viewer: &Viewer,
@@ -318,7 +310,7 @@ impl TaskChanges {
 /// it. Emits `task.updated`.
 ///
 /// # Errors
-/// `NotFound`, `Forbidden`, `Invalid`; database failures.
+/// `NotFound`, `Forbidden`, `ServiceError::Invalid`; database failures.
 pub async fn update(
     utx: &TenantTxn,
     viewer: &Viewer,

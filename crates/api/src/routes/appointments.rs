@@ -136,7 +136,6 @@ fn checked_text(field: &'static str, value: &Option<String>) -> Result<(), ApiEr
 fn api_error(err: AppointmentError) -> ApiError {
     match err {
         AppointmentError::NotFound => ApiError::NotFound,
-        AppointmentError::Invalid { field, message } => ApiError::validation(field, message),
         AppointmentError::Conflict => ApiError::AppointmentConflict,
         AppointmentError::Stale => ApiError::PreconditionFailed,
         AppointmentError::Service(err) => err.into(),
@@ -161,13 +160,7 @@ pub async fn list_appointments(
     query: web::Query<AppointmentQuery>,
 ) -> Result<web::Json<Page<Appointment>>, ApiError> {
     let limit = page.limit()?;
-    let cursor = page
-        .cursor_text()
-        .map(|raw| {
-            ListCursor::decode(raw)
-                .ok_or_else(|| ApiError::validation("cursor", "is not a cursor this API issued"))
-        })
-        .transpose()?;
+    let cursor = page.cursor_decoded(ListCursor::decode)?;
     let query = query.into_inner();
     let filters = AppointmentFilters {
         from: query.from,

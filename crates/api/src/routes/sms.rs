@@ -56,7 +56,6 @@ fn ensure_configured(state: &ApiState) -> Result<(), ApiError> {
 fn api_error(err: SmsError) -> ApiError {
     match err {
         SmsError::NotFound => ApiError::NotFound,
-        SmsError::Invalid { field, message } => ApiError::validation(field, message),
         SmsError::OptedOut => ApiError::Refused {
             kind: &kinds::SMS_OPTED_OUT,
             detail: "The lead opted out of SMS (texted STOP).".to_owned(),

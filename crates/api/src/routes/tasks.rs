@@ -107,7 +107,6 @@ pub struct TaskQuery {
 fn api_error(err: TaskError) -> ApiError {
     match err {
         TaskError::NotFound => ApiError::NotFound,
-        TaskError::Invalid { field, message } => ApiError::validation(field, message),
         TaskError::Forbidden => {
             ApiError::Forbidden("a rep may only change the status of its own tasks".to_owned())
         }
@@ -125,13 +124,7 @@ pub async fn list_tasks(
     query: web::Query<TaskQuery>,
 ) -> Result<web::Json<Page<Task>>, ApiError> {
     let limit = page.limit()?;
-    let cursor = page
-        .cursor_text()
-        .map(|raw| {
-            TaskCursor::decode(raw)
-                .ok_or_else(|| ApiError::validation("cursor", "is not a cursor this API issued"))
-        })
-        .transpose()?;
+    let cursor = page.cursor_decoded(TaskCursor::decode)?;
     let query = query.into_inner();
     let assignee = match query.assignee.as_deref() {
         Some("me") => Some(caller.user_id.to_string()),

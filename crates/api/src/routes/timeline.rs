@@ -52,13 +52,7 @@ pub async fn lead_timeline(
     page: web::Query<PageQuery>,
 ) -> Result<web::Json<Page<TimelineItem>>, ApiError> {
     let limit = page.limit()?;
-    let cursor = page
-        .cursor_text()
-        .map(|raw| {
-            Cursor::decode(raw)
-                .ok_or_else(|| ApiError::validation("cursor", "is not a cursor this API issued"))
-        })
-        .transpose()?;
+    let cursor = page.cursor_decoded(Cursor::decode)?;
     let utx = begin(&state, &caller).await?;
     let entries = timeline::page(&utx, &viewer(&caller), *id, cursor.as_ref(), limit + 1).await?;
     utx.finish_read().await?;
