@@ -2,6 +2,7 @@
 //! wiremock-tested contract.
 
 pub mod clerk;
+pub mod google;
 pub mod retry;
 pub mod twilio;
 pub mod uwc;

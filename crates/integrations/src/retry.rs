@@ -31,6 +31,25 @@ pub struct Endpoint<'a> {
 pub async fn send_with_retries<F, Fut>(
     endpoint: Endpoint<'_>,
     policy: RetryPolicy,
+    send: F,
+) -> Result<(StatusCode, String), reqwest::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(StatusCode, String), reqwest::Error>>,
+{
+    send_with_retries_when(endpoint, policy, |_, _| false, send).await
+}
+
+/// [`send_with_retries`] that also retries the answers `also_retry(status, body)` picks (a
+/// provider that signals rate limits with another status, like Google's 403
+/// `rateLimitExceeded`).
+///
+/// # Errors
+/// The last attempt's transport error.
+pub async fn send_with_retries_when<F, Fut>(
+    endpoint: Endpoint<'_>,
+    policy: RetryPolicy,
+    also_retry: impl Fn(StatusCode, &str) -> bool,
     mut send: F,
 ) -> Result<(StatusCode, String), reqwest::Error>
 where
@@ -50,9 +69,9 @@ where
         let ms = started.elapsed().as_secs_f64() * 1000.0;
         metrics::histogram!(format!("{provider}_request_duration_ms"), "endpoint" => name, "method" => method.as_str().to_owned()).record(ms);
         let retryable = match &result {
-            Ok((status, _)) => {
+            Ok((status, body)) => {
                 metrics::counter!(format!("{provider}_requests_total"), "endpoint" => name, "method" => method.as_str().to_owned(), "status" => status.as_u16().to_string()).increment(1);
-                status.as_u16() == 429 || status.is_server_error()
+                status.as_u16() == 429 || status.is_server_error() || also_retry(*status, body)
             }
             Err(err) => {
                 let kind = if err.is_timeout() {

@@ -108,6 +108,8 @@ pub struct Config {
     pub integrations: IntegrationsConfig,
     pub schedule: ScheduleConfig,
     pub crm: CrmConfig,
+    /// `ENCRYPTION_KEY` (+ `ENCRYPTION_KEYS_PREVIOUS`): secrets at rest; `None` when unset.
+    pub keyring: Option<std::sync::Arc<crate::crypto::Keyring>>,
 }
 
 /// The CRM's read side.
@@ -184,10 +186,31 @@ pub struct IntegrationsConfig {
     pub uwc: UwcConfig,
     pub clerk: ClerkApiConfig,
     pub twilio: TwilioApiConfig,
+    pub google: crate::google_config::GoogleConfig,
+}
+
+/// `ENCRYPTION_KEY` and `ENCRYPTION_KEYS_PREVIOUS` as a keyring, checked at load.
+fn keyring(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<std::sync::Arc<crate::crypto::Keyring>>, ConfigError> {
+    let Some(current) = get("ENCRYPTION_KEY").filter(|v| !v.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let previous = get("ENCRYPTION_KEYS_PREVIOUS").unwrap_or_default();
+    crate::crypto::Keyring::new(&current, &previous)
+        .map(|k| Some(std::sync::Arc::new(k)))
+        .map_err(|e| ConfigError::Invalid {
+            name: "ENCRYPTION_KEY",
+            reason: e.to_string(),
+        })
 }
 
 /// A provider's base URL from `name` (trimmed, no trailing slash), else `default`.
-fn base_url_or(get: &impl Fn(&str) -> Option<String>, name: &str, default: &str) -> String {
+pub(crate) fn base_url_or(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    default: &str,
+) -> String {
     get(name)
         .map(|v| v.trim().trim_end_matches('/').to_owned())
         .filter(|v| !v.is_empty())
@@ -391,7 +414,12 @@ impl Config {
                     account_sid: get("TWILIO_ACCOUNT_SID").filter(|v| !v.is_empty()),
                     from_number: get("TWILIO_FROM_NUMBER").filter(|v| !v.is_empty()),
                 },
+                google: crate::google_config::GoogleConfig::from_lookup(
+                    &get,
+                    get("PUBLIC_BASE_URL").as_deref().filter(|v| !v.is_empty()),
+                ),
             },
+            keyring: keyring(&get)?,
             schedule: ScheduleConfig {
                 overrides: parse_schedule_overrides(get("SCHEDULE_OVERRIDES"))?,
             },

@@ -4,7 +4,9 @@
 pub mod cache;
 pub mod config;
 pub mod context;
+pub mod crypto;
 pub mod event_bus;
+pub mod google_config;
 pub mod jobs;
 pub mod leader;
 pub mod metrics_recorder;
