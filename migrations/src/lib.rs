@@ -14,6 +14,7 @@ mod m20261129_000009_dashboard_index;
 mod m20261129_000010_sms_opt_out;
 mod m20261129_000011_outbound_sms;
 mod m20261129_000012_followup_message;
+mod m20261129_000013_google_calendar;
 mod tables;
 
 pub struct Migrator;
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000010_sms_opt_out::Migration),
             Box::new(m20261129_000011_outbound_sms::Migration),
             Box::new(m20261129_000012_followup_message::Migration),
+            Box::new(m20261129_000013_google_calendar::Migration),
         ]
     }
 }

@@ -110,6 +110,7 @@ impl Application {
                 .map(ClerkClient::new)
                 .transpose()
                 .map_err(|e| StartError::Config(format!("Clerk client: {e}")))?,
+            calendar: otto_service::calendar::CalendarSync::from_config(&ctx.config),
         };
         let router = state
             .hub
@@ -194,6 +195,7 @@ fn routes_config(cfg: &mut web::ServiceConfig) {
     routes::leads::configure(cfg);
     routes::timeline::configure(cfg);
     routes::appointments::configure(cfg);
+    routes::calendar::configure(cfg);
     routes::tasks::configure(cfg);
     routes::sms::configure(cfg);
     routes::calls::configure(cfg);

@@ -6,8 +6,8 @@ use utoipa::{Modify, OpenApi};
 use crate::openapi_extra::UnannotatedRoutes;
 use crate::problem::{FieldError, Problem};
 use crate::routes::{
-    appointments, calls, companies, dashboard, followups, leads, me, messages, ops, reports, sms,
-    tasks, team, timeline,
+    appointments, calendar, calls, companies, dashboard, followups, leads, me, messages, ops,
+    reports, sms, tasks, team, timeline,
 };
 
 #[derive(OpenApi)]
@@ -27,6 +27,9 @@ use crate::routes::{
         team::list_users, team::patch_user, team::list_reps, team::patch_rep,
         followups::list_followups, followups::patch_followup, messages::list_messages,
         reports::list_daily_reports, dashboard::dashboard_metrics,
+        calendar::calendar_status, calendar::disconnect_calendar, calendar::authorize_calendar,
+        calendar::calendar_callback, calendar::watch_calendar, calendar::calendar_push,
+        calendar::calendar_relay,
     ),
     components(schemas(Problem, FieldError)),
     modifiers(&BearerAuth, &UnannotatedRoutes),
@@ -36,6 +39,7 @@ use crate::routes::{
         (name = "companies", description = "The caller's company (tenant)"),
         (name = "leads", description = "Leads of the caller's company"),
         (name = "appointments", description = "Bookings of leads with reps"),
+        (name = "calendar", description = "Google Calendar two-way sync"),
         (name = "tasks", description = "To-dos of the team, from people and from call analysis"),
         (name = "calls", description = "Calls with their transcripts, analyses and follow-ups"),
         (name = "team", description = "Users and sales reps of the caller's company"),

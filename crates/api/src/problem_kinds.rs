@@ -103,6 +103,30 @@ pub const SMS_NOT_CONFIGURED: ProblemKind = kind(
     "Service Unavailable",
     "Twilio is not configured (`TWILIO_ACCOUNT_SID`, `TWILIO_AUTH_TOKEN`, a sender number): Otto never pretends to send",
 );
+pub const CALENDAR_NOT_CONFIGURED: ProblemKind = kind(
+    "calendar-not-configured",
+    503,
+    "Service Unavailable",
+    "Google Calendar sync needs `GOOGLE_CLIENT_ID`, `GOOGLE_CLIENT_SECRET`, `ENCRYPTION_KEY` and `PUBLIC_BASE_URL` (or `GOOGLE_REDIRECT_URL`)",
+);
+pub const CALENDAR_NOT_CONNECTED: ProblemKind = kind(
+    "calendar-not-connected",
+    409,
+    "Conflict",
+    "the company has not connected Google Calendar (`GET /v1/calendar/google/authorize` first)",
+);
+pub const OAUTH_STATE_REFUSED: ProblemKind = kind(
+    "oauth-state-refused",
+    400,
+    "Bad Request",
+    "an OAuth callback whose `state` is unknown, already used or older than 10 minutes, or that Google answered with an error",
+);
+pub const CALENDAR_PROVIDER_ERROR: ProblemKind = kind(
+    "calendar-provider-error",
+    502,
+    "Bad Gateway",
+    "Google refused or failed a calendar request Otto made on the caller's behalf",
+);
 pub const STALE_VERSION: ProblemKind = kind(
     "stale-version",
     412,
@@ -178,6 +202,10 @@ pub const KINDS: &[ProblemKind] = &[
     FOLLOWUP_ALREADY_SENT,
     SMS_OPTED_OUT,
     SMS_NOT_CONFIGURED,
+    CALENDAR_NOT_CONFIGURED,
+    CALENDAR_NOT_CONNECTED,
+    OAUTH_STATE_REFUSED,
+    CALENDAR_PROVIDER_ERROR,
     STALE_VERSION,
     PAYLOAD_TOO_LARGE,
     UNSUPPORTED_MEDIA_TYPE,

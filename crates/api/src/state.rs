@@ -24,4 +24,6 @@ pub struct ApiState {
     pub known_members: Arc<Mutex<HashSet<(String, String, Role)>>>,
     /// Clerk's Backend API, when `CLERK_SECRET_KEY` is set (role changes).
     pub clerk: Option<ClerkClient>,
+    /// Google Calendar sync, when Google and `ENCRYPTION_KEY` are configured.
+    pub calendar: Option<otto_service::calendar::CalendarSync>,
 }

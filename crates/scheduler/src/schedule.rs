@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use otto_domain::jobs::{
     CheckMissingReports, CleanupEphemeralSessions, CleanupOldTasks, GenerateDailyReports, JobKind,
     NewJob, PollUwcJobs, ProcessPendingTranscriptions, PurgeHeartbeats, PurgeIdempotencyKeys,
-    PurgeOutbox, PurgeScheduleRuns, Queue, SlotPayload,
+    PurgeOutbox, PurgeScheduleRuns, Queue, RenewCalendarChannels, SlotPayload,
 };
 use otto_runtime::config::ScheduleOverride;
 
@@ -106,6 +106,13 @@ pub fn standard_schedule() -> Result<Vec<Schedule>, String> {
             "0 45 */6 * * *",
             CheckMissingReports::NAME,
             CheckMissingReports::QUEUE,
+        ),
+        // hourly, at :25: a channel expiring within a day is renewed well before it lapses
+        (
+            "renew-calendar-channels",
+            "0 25 * * * *",
+            RenewCalendarChannels::NAME,
+            RenewCalendarChannels::QUEUE,
         ),
         (
             "purge-idempotency-keys",

@@ -148,12 +148,13 @@ fn checked_times(
     Ok((starts, ends))
 }
 
-fn check_span(starts: DateTime<Utc>, ends: DateTime<Utc>) -> Result<(), AppointmentError> {
+/// An appointment ends after it starts, at most [`MAX_LENGTH_HOURS`] later.
+pub(crate) fn check_span(starts: DateTime<Utc>, ends: DateTime<Utc>) -> Result<(), ServiceError> {
     if ends <= starts {
-        return Err(invalid("ends_at", "must be after starts_at"));
+        return Err(ServiceError::invalid("ends_at", "must be after starts_at"));
     }
     if ends - starts > Duration::hours(MAX_LENGTH_HOURS) {
-        return Err(invalid(
+        return Err(ServiceError::invalid(
             "ends_at",
             format!("an appointment lasts at most {MAX_LENGTH_HOURS} hours"),
         ));
@@ -271,6 +272,7 @@ pub async fn book(
         .await?
         .map(|l| l.version);
     emit_booking(&utx, &created, lead_version);
+    crate::calendar::outbound::enqueue_if_connected(&utx, created.id).await?;
     utx.commit(ctx).await?;
     Ok(Booking::Created(created))
 }
@@ -316,6 +318,11 @@ fn emit_booking(utx: &TenantTxn, created: &appointment::Model, lead_version: Opt
     if created.rep_user_id.is_some() {
         emit_appointment(utx, APPOINTMENT_ASSIGNED, created);
     }
+}
+
+/// `appointment.updated` for `row` (also emitted by changes coming from Google).
+pub(crate) fn emit_updated(utx: &TenantTxn, row: &appointment::Model) {
+    emit_appointment(utx, APPOINTMENT_UPDATED, row);
 }
 
 fn emit_appointment(utx: &TenantTxn, name: &'static str, row: &appointment::Model) {
@@ -424,7 +431,8 @@ pub async fn update(
         row.notes = Set(Some(notes));
     }
     let updated = appointment::Entity::update(row).exec(utx.conn()).await?;
-    emit_appointment(&utx, APPOINTMENT_UPDATED, &updated);
+    emit_updated(&utx, &updated);
+    crate::calendar::outbound::enqueue_if_connected(&utx, updated.id).await?;
     utx.commit(ctx).await?;
     Ok(updated)
 }

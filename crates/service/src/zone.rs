@@ -22,6 +22,14 @@ impl Zone {
         }
     }
 
+    /// The IANA name, when the zone has one (Google wants it beside event times).
+    pub fn iana_name(&self) -> Option<&'static str> {
+        match self {
+            Self::Named(tz) => Some(tz.name()),
+            Self::Fixed(_) => None,
+        }
+    }
+
     /// The local date at `at`.
     pub fn date_at(&self, at: DateTime<Utc>) -> NaiveDate {
         match self {

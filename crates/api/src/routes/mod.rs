@@ -1,4 +1,5 @@
 pub mod appointments;
+pub mod calendar;
 pub mod calls;
 pub mod companies;
 pub mod dashboard;

@@ -3,6 +3,8 @@
 pub mod api_idempotency_key;
 pub mod appointment;
 pub mod audit_log;
+pub mod calendar_connection;
+pub mod calendar_oauth_state;
 pub mod call;
 pub mod company;
 pub mod daily_report;
@@ -54,6 +56,8 @@ macro_rules! tenant_owned {
 tenant_owned!(
     api_idempotency_key,
     appointment,
+    calendar_connection,
+    calendar_oauth_state,
     call,
     daily_report,
     document,

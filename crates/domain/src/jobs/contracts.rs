@@ -57,6 +57,31 @@ impl JobKind for SendSms {
     const QUEUE: Queue = Queue::Default;
 }
 
+/// Pulls a company's Google Calendar changes (SPEC section 15); concurrent ones coalesce.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SyncCalendar {
+    pub tenant_id: TenantId,
+    pub trace_id: TraceId,
+}
+
+impl JobKind for SyncCalendar {
+    const NAME: &'static str = "calendar.sync";
+    const QUEUE: Queue = Queue::Default;
+}
+
+/// Writes one appointment to the company's Google Calendar (insert, patch or delete).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PushAppointment {
+    pub tenant_id: TenantId,
+    pub appointment_id: uuid::Uuid,
+    pub trace_id: TraceId,
+}
+
+impl JobKind for PushAppointment {
+    const NAME: &'static str = "calendar.push_appointment";
+    const QUEUE: Queue = Queue::Default;
+}
+
 /// What the scheduler enqueues for a slot: the schedule that fired and the slot's time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SlotPayload {
@@ -139,6 +164,13 @@ scheduled_job!(
     /// Expires recording sessions past their time and deletes long-expired ones.
     CleanupEphemeralSessions,
     "maintenance.cleanup_ephemeral_sessions",
+    Queue::Default
+);
+
+scheduled_job!(
+    /// Renews the Google push channels that expire within a day.
+    RenewCalendarChannels,
+    "calendar.renew_channels",
     Queue::Default
 );
 

@@ -1,12 +1,16 @@
 //! Every job Otto runs: the call pipeline, the daily reports and the housekeeping jobs. Each is
 //! a payload type of `otto_domain::jobs` implementing [`Perform`](crate::typed::Perform) here.
 
+pub mod calendar;
 pub mod maintenance;
 pub mod pipeline;
 pub mod reports;
 pub mod sms;
 
-use otto_domain::jobs::{CheckMissingReports, GenerateDailyReports, SendSms};
+use otto_domain::jobs::{
+    CheckMissingReports, GenerateDailyReports, PushAppointment, RenewCalendarChannels, SendSms,
+    SyncCalendar,
+};
 
 use crate::Registry;
 
@@ -18,6 +22,9 @@ pub fn registry(config: &otto_runtime::Config) -> Registry {
     registry
         .add::<GenerateDailyReports>(())
         .add::<CheckMissingReports>(())
-        .add::<SendSms>(sms::sender(config));
+        .add::<SendSms>(sms::sender(config))
+        .add::<SyncCalendar>(calendar::sync(config))
+        .add::<PushAppointment>(calendar::sync(config))
+        .add::<RenewCalendarChannels>(calendar::sync(config));
     registry
 }
