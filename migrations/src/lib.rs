@@ -15,6 +15,7 @@ mod m20261129_000010_sms_opt_out;
 mod m20261129_000011_outbound_sms;
 mod m20261129_000012_followup_message;
 mod m20261129_000013_google_calendar;
+mod m20261129_000014_assistant;
 mod tables;
 
 pub struct Migrator;
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000011_outbound_sms::Migration),
             Box::new(m20261129_000012_followup_message::Migration),
             Box::new(m20261129_000013_google_calendar::Migration),
+            Box::new(m20261129_000014_assistant::Migration),
         ]
     }
 }

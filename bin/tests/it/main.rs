@@ -26,6 +26,7 @@ macro_rules! on_both_databases {
 mod helpers;
 
 mod appointments;
+mod assistant;
 mod auth;
 mod binaries;
 mod calendar;

@@ -67,6 +67,38 @@ fn glob_matches(pattern: &str, text: &str) -> bool {
     rest.ends_with(last)
 }
 
+/// The widget's routes (and feedback, which the widget posts): their origins are the company's
+/// `widget_allowed_origins`.
+fn is_widget_path(path: &str) -> bool {
+    path.starts_with("/v1/widget/") || path == "/v1/feedback"
+}
+
+async fn widget_origin_allowed(
+    state: &ApiState,
+    req: &actix_web::HttpRequest,
+    origin: &str,
+) -> bool {
+    let Some(key) = req
+        .headers()
+        .get(crate::routes::assistant::WIDGET_KEY_HEADER)
+        .and_then(|v| v.to_str().ok())
+    else {
+        // Without a key the handler answers 401; the origin is not what is wrong.
+        return true;
+    };
+    match otto_service::assistant::settings::by_widget_key(&state.ctx.db, key).await {
+        Ok(Some((_, settings))) => {
+            OriginPatterns::new(&settings.widget_allowed_origins).allows(origin)
+        }
+        // Unknown key: the handler answers 401.
+        Ok(None) => true,
+        Err(err) => {
+            tracing::warn!(error = %err, "widget origin check failed");
+            false
+        }
+    }
+}
+
 pub async fn cors(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -79,9 +111,19 @@ pub async fn cors(
     let Some(origin) = origin else {
         return Ok(next.call(req).await?.map_into_left_body());
     };
-    let allowed = req
-        .app_data::<web::Data<ApiState>>()
-        .is_some_and(|state| state.origins.allows(&origin));
+    let preflight = req.method() == Method::OPTIONS
+        && req
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    let allowed = match req.app_data::<web::Data<ApiState>>() {
+        None => false,
+        Some(state) if is_widget_path(req.path()) => {
+            // A preflight carries no widget key: it is answered for any origin, and the request
+            // that follows is held to the company's own list.
+            preflight || widget_origin_allowed(state, req.request(), &origin).await
+        }
+        Some(state) => state.origins.allows(&origin),
+    };
     if !allowed {
         let problem = Problem::new(
             &crate::problem_kinds::ORIGIN_NOT_ALLOWED,
@@ -94,11 +136,7 @@ pub async fn cors(
     let Ok(origin_value) = HeaderValue::from_str(&origin) else {
         return Ok(next.call(req).await?.map_into_left_body());
     };
-    if req.method() == Method::OPTIONS
-        && req
-            .headers()
-            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
-    {
+    if preflight {
         let requested_headers = req
             .headers()
             .get(header::ACCESS_CONTROL_REQUEST_HEADERS)

@@ -111,6 +111,7 @@ impl Application {
                 .transpose()
                 .map_err(|e| StartError::Config(format!("Clerk client: {e}")))?,
             calendar: otto_service::calendar::CalendarSync::from_config(&ctx.config),
+            assistant: otto_service::assistant::Assistant::from_config(&ctx.config),
         };
         let router = state
             .hub
@@ -196,6 +197,7 @@ fn routes_config(cfg: &mut web::ServiceConfig) {
     routes::timeline::configure(cfg);
     routes::appointments::configure(cfg);
     routes::calendar::configure(cfg);
+    routes::assistant::configure(cfg);
     routes::tasks::configure(cfg);
     routes::sms::configure(cfg);
     routes::calls::configure(cfg);

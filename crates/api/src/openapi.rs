@@ -6,8 +6,8 @@ use utoipa::{Modify, OpenApi};
 use crate::openapi_extra::UnannotatedRoutes;
 use crate::problem::{FieldError, Problem};
 use crate::routes::{
-    appointments, calendar, calls, companies, dashboard, followups, leads, me, messages, ops,
-    reports, sms, tasks, team, timeline,
+    appointments, assistant, calendar, calls, companies, dashboard, followups, leads, me, messages,
+    ops, reports, sms, tasks, team, timeline,
 };
 
 #[derive(OpenApi)]
@@ -30,6 +30,9 @@ use crate::routes::{
         calendar::calendar_status, calendar::disconnect_calendar, calendar::authorize_calendar,
         calendar::calendar_callback, calendar::watch_calendar, calendar::calendar_push,
         calendar::calendar_relay,
+        assistant::get_settings, assistant::patch_settings, assistant::rotate_widget_key,
+        assistant::open_widget_session, assistant::widget_message, assistant::open_chat_session,
+        assistant::chat_message, assistant::leave_feedback,
     ),
     components(schemas(Problem, FieldError)),
     modifiers(&BearerAuth, &UnannotatedRoutes),
@@ -39,6 +42,7 @@ use crate::routes::{
         (name = "companies", description = "The caller's company (tenant)"),
         (name = "leads", description = "Leads of the caller's company"),
         (name = "appointments", description = "Bookings of leads with reps"),
+        (name = "assistant", description = "The AI receptionist: settings, web widget, staff chat, feedback"),
         (name = "calendar", description = "Google Calendar two-way sync"),
         (name = "tasks", description = "To-dos of the team, from people and from call analysis"),
         (name = "calls", description = "Calls with their transcripts, analyses and follow-ups"),

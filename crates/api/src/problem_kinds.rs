@@ -127,6 +127,18 @@ pub const CALENDAR_PROVIDER_ERROR: ProblemKind = kind(
     "Bad Gateway",
     "Google refused or failed a calendar request Otto made on the caller's behalf",
 );
+pub const ASSISTANT_DISABLED: ProblemKind = kind(
+    "assistant-disabled",
+    403,
+    "Forbidden",
+    "the company has not enabled the receptionist (`PATCH /v1/assistant {\"enabled\": true}`)",
+);
+pub const CONVERSATION_BUSY: ProblemKind = kind(
+    "conversation-busy",
+    409,
+    "Conflict",
+    "another turn of the conversation was still running after 5 seconds",
+);
 pub const STALE_VERSION: ProblemKind = kind(
     "stale-version",
     412,
@@ -206,6 +218,8 @@ pub const KINDS: &[ProblemKind] = &[
     CALENDAR_NOT_CONNECTED,
     OAUTH_STATE_REFUSED,
     CALENDAR_PROVIDER_ERROR,
+    ASSISTANT_DISABLED,
+    CONVERSATION_BUSY,
     STALE_VERSION,
     PAYLOAD_TOO_LARGE,
     UNSUPPORTED_MEDIA_TYPE,

@@ -26,4 +26,6 @@ pub struct ApiState {
     pub clerk: Option<ClerkClient>,
     /// Google Calendar sync, when Google and `ENCRYPTION_KEY` are configured.
     pub calendar: Option<otto_service::calendar::CalendarSync>,
+    /// The receptionist's engine (with the model of `LLM_BASE_URL` when set).
+    pub assistant: otto_service::assistant::Assistant,
 }

@@ -25,6 +25,7 @@ pub const CALL_ANALYSIS_READY: &str = "call.analysis.ready";
 pub const FOLLOWUP_DRAFT_READY: &str = "followup.draft.ready";
 pub const FOLLOWUP_UPDATED: &str = "followup.updated";
 pub const ANALYTICS_DAILY_RECAP_READY: &str = "analytics.daily_recap.ready";
+pub const ASSISTANT_CONVERSATION_COMPLETED: &str = "assistant.conversation.completed";
 
 /// Which channels an event is routed to, besides its tenant's `tenant:{tenant_id}:events`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -224,6 +225,20 @@ pub const CATALOG: &[EventSpec] = &[
         false,
         false,
         &["report_id", "report_date"],
+    ),
+    spec(
+        ASSISTANT_CONVERSATION_COMPLETED,
+        "The receptionist finished a conversation: booked, transferred, took a message or ended.",
+        false,
+        true,
+        &[
+            "conversation_id",
+            "channel",
+            "outcome",
+            "appointment_id",
+            "task_id",
+            "lead_id",
+        ],
     ),
 ];
 

@@ -3,6 +3,7 @@
 
 pub mod clerk;
 pub mod google;
+pub mod llm;
 pub mod retry;
 pub mod twilio;
 pub mod uwc;

@@ -187,6 +187,20 @@ pub struct IntegrationsConfig {
     pub clerk: ClerkApiConfig,
     pub twilio: TwilioApiConfig,
     pub google: crate::google_config::GoogleConfig,
+    pub llm: LlmConfig,
+}
+
+/// An OpenAI-compatible Chat Completions API (the receptionist's model, SPEC section 16).
+#[derive(Debug, Clone)]
+pub struct LlmConfig {
+    /// `LLM_BASE_URL` (e.g. `https://api.openai.com/v1`); without it the intake script answers.
+    pub base_url: Option<String>,
+    /// `LLM_API_KEY`.
+    pub api_key: Option<Secret>,
+    /// `LLM_MODEL` (`gpt-4o-mini`).
+    pub model: String,
+    /// `LLM_TIMEOUT_SECONDS` (8): one request; one retry follows a timeout or 429/5xx.
+    pub timeout: Duration,
 }
 
 /// `ENCRYPTION_KEY` and `ENCRYPTION_KEYS_PREVIOUS` as a keyring, checked at load.
@@ -418,6 +432,16 @@ impl Config {
                     &get,
                     get("PUBLIC_BASE_URL").as_deref().filter(|v| !v.is_empty()),
                 ),
+                llm: LlmConfig {
+                    base_url: get("LLM_BASE_URL")
+                        .map(|v| v.trim().trim_end_matches('/').to_owned())
+                        .filter(|v| !v.is_empty()),
+                    api_key: get("LLM_API_KEY").filter(|v| !v.is_empty()).map(Secret),
+                    model: get("LLM_MODEL")
+                        .filter(|v| !v.is_empty())
+                        .unwrap_or_else(|| "gpt-4o-mini".to_owned()),
+                    timeout: Duration::from_secs(parse_or(&get, "LLM_TIMEOUT_SECONDS", 8)?),
+                },
             },
             keyring: keyring(&get)?,
             schedule: ScheduleConfig {

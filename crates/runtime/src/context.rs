@@ -45,6 +45,8 @@ pub struct AppContext {
     pub outbox: OutboxRelay,
     /// Computed answers with a time to live (Redis, or memory in embedded mode).
     pub cache: Arc<Cache>,
+    /// The receptionist's conversations between turns (Redis, or memory in embedded mode).
+    pub conversations: Arc<crate::conversations::ConversationStore>,
     pub shutdown: CancellationToken,
 }
 
@@ -89,7 +91,14 @@ impl AppContext {
             Some(pool) => Cache::redis(pool.clone(), &config.redis.prefix),
             None => Cache::memory(),
         });
+        let conversations = Arc::new(match &redis {
+            Some(pool) => {
+                crate::conversations::ConversationStore::redis(pool.clone(), &config.redis.prefix)
+            }
+            None => crate::conversations::ConversationStore::memory(),
+        });
         Ok(Self {
+            conversations,
             config: Arc::new(config),
             db,
             redis,

@@ -4,6 +4,7 @@
 pub mod cache;
 pub mod config;
 pub mod context;
+pub mod conversations;
 pub mod crypto;
 pub mod event_bus;
 pub mod google_config;

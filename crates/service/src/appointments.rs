@@ -7,7 +7,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use otto_db::TenantTxn;
-use otto_db::entities::{appointment, call, lead, sales_rep};
+use otto_db::entities::{appointment, call, company, lead, sales_rep};
 use otto_domain::catalog::{
     APPOINTMENT_ASSIGNED, APPOINTMENT_CREATED, APPOINTMENT_UPDATED, LEAD_UPDATED,
 };
@@ -69,6 +69,9 @@ pub struct NewAppointment {
     pub rep_id: Option<Uuid>,
     pub call_id: Option<Uuid>,
     pub external_id: Option<String>,
+    /// Without a rep: the company is one calendar, so no scheduled appointment may overlap
+    /// (the receptionist's bookings in a company without reps).
+    pub company_wide: bool,
 }
 
 /// A booking's answer: a new appointment, or the one an `external_id` already names.
@@ -111,7 +114,7 @@ async fn lock_rep(utx: &TenantTxn, rep_id: Uuid) -> Result<Option<LockedRep>, Ap
 /// Whether the rep has a scheduled appointment overlapping `[starts, ends)` (other than `except`).
 async fn overlaps(
     utx: &TenantTxn,
-    rep_id: Uuid,
+    rep_id: Option<Uuid>,
     starts: DateTime<Utc>,
     ends: DateTime<Utc>,
     except: Option<Uuid>,
@@ -120,8 +123,11 @@ async fn overlaps(
         .scope()
         .select::<appointment::Entity>()
         .select_only()
-        .column(appointment::Column::Id)
-        .filter(appointment::Column::RepId.eq(rep_id))
+        .column(appointment::Column::Id);
+    if let Some(rep_id) = rep_id {
+        query = query.filter(appointment::Column::RepId.eq(rep_id));
+    }
+    let mut query = query
         .filter(appointment::Column::ScheduledStart.gt(starts - Duration::hours(MAX_LENGTH_HOURS)))
         .filter(appointment::Column::ScheduledStart.lt(ends))
         .filter(appointment::Column::ScheduledEnd.gt(starts))
@@ -207,9 +213,20 @@ pub async fn book(
         return Ok(Booking::Existing(existing));
     }
     if let Some(rep) = &rep
-        && overlaps(&utx, rep.id, starts, ends, None).await?
+        && overlaps(&utx, Some(rep.id), starts, ends, None).await?
     {
         return Err(AppointmentError::Conflict);
+    }
+    if rep.is_none() && new.company_wide {
+        // The company's row lock orders company-wide bookings as the rep's lock orders a rep's.
+        utx.scope()
+            .update_many::<company::Entity>()
+            .col_expr(company::Column::UpdatedAt, Expr::value(now))
+            .exec(utx.conn())
+            .await?;
+        if overlaps(&utx, None, starts, ends, None).await? {
+            return Err(AppointmentError::Conflict);
+        }
     }
     if let Some(call_id) = new.call_id {
         let marked = utx
@@ -413,7 +430,7 @@ pub async fn update(
         && status == SCHEDULED
     {
         lock_rep(&utx, rep_id).await?;
-        if overlaps(&utx, rep_id, starts, ends, Some(id)).await? {
+        if overlaps(&utx, Some(rep_id), starts, ends, Some(id)).await? {
             return Err(AppointmentError::Conflict);
         }
     }
@@ -470,7 +487,7 @@ pub async fn assign(
     if current.status == SCHEDULED
         && overlaps(
             &utx,
-            rep.id,
+            Some(rep.id),
             current.scheduled_start,
             current.scheduled_end,
             Some(id),

@@ -4,6 +4,7 @@
 //! HTTP nor the queue. Its callers own the unit of work and commit it.
 
 pub mod appointments;
+pub mod assistant;
 pub mod calendar;
 pub mod call_views;
 pub mod calls;

@@ -86,6 +86,23 @@ impl Zone {
         ))
     }
 
+    /// The instant of a local wall-clock time (the earlier one when the clock falls back; a time
+    /// the clock springs over moves to the first quarter hour that exists).
+    pub fn at_local(&self, local: chrono::NaiveDateTime) -> DateTime<Utc> {
+        match self {
+            Self::Fixed(offset) => first_existing(offset, local),
+            Self::Named(tz) => first_existing(tz, local),
+        }
+    }
+
+    /// The local wall-clock time at `at`.
+    pub fn local_at(&self, at: DateTime<Utc>) -> chrono::NaiveDateTime {
+        match self {
+            Self::Named(tz) => at.with_timezone(tz).naive_local(),
+            Self::Fixed(offset) => at.with_timezone(offset).naive_local(),
+        }
+    }
+
     /// When local `date` begins, in UTC.
     pub fn start_of(&self, date: NaiveDate) -> DateTime<Utc> {
         let midnight = date.and_time(NaiveTime::MIN);

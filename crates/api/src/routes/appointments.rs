@@ -207,6 +207,7 @@ pub async fn create_appointment(
         rep_id: body.rep_id,
         call_id: body.call_id,
         external_id: body.external_id,
+        company_wide: false,
     };
     let utx = begin(&state, &caller).await?;
     match appointments::book(&state.ctx, utx, new)

@@ -1,4 +1,5 @@
 pub mod appointments;
+pub mod assistant;
 pub mod calendar;
 pub mod calls;
 pub mod companies;

@@ -1,6 +1,7 @@
 //! Provider webhooks (SPEC section 6): signature verification on the raw body, then exactly-once
 //! processing through [`pipeline::deliver`]. Every route sits behind the per-IP public limiter.
 
+mod assistant;
 mod bland;
 mod callrail;
 mod clerk;
@@ -46,6 +47,7 @@ pub fn documented() -> Vec<(String, &'static str)> {
     paths.extend(CALLRAIL_BARE_EVENTS.map(|e| (format!("/{e}"), "callrail")));
     paths.extend(TWILIO_PATHS.map(|p| (p.to_owned(), "twilio")));
     paths.push((TWILIO_LEGACY_SMS.to_owned(), "twilio"));
+    paths.push((assistant::TURN_PATH.to_owned(), "twilio"));
     paths.extend(CLERK_PATHS.map(|p| (p.to_owned(), "clerk")));
     paths.push((BLAND_PATH.to_owned(), "bland"));
     paths.extend(uwc::EVENTS.map(|e| (format!("/webhooks/uwc/{e}"), "uwc")));
@@ -90,6 +92,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             ),
         ));
     }
+    cfg.service(post(
+        assistant::TURN_PATH.to_owned(),
+        web::post().to(assistant::voice_turn),
+    ));
     cfg.service(post(
         TWILIO_LEGACY_SMS.to_owned(),
         web::post().to(|s: web::Data<ApiState>, r: HttpRequest, b: web::Bytes| {

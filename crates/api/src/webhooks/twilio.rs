@@ -15,12 +15,10 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::pipeline::{DeliveryContext, Effects, Outcome, Provider, deliver};
-use super::{signature, tenants};
+use super::{assistant, signature, tenants};
 use crate::error::ApiError;
 use crate::state::ApiState;
 use otto_service::calls::{CallFacts, call_status_event, lead_by_phone, upsert_call};
-
-const EMPTY_TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response/>"#;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -48,9 +46,7 @@ pub async fn receive(
         "status" => Kind::Status,
         _ => return Err(ApiError::NotFound),
     };
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&raw)
-        .map_err(|_| ApiError::validation("body", "must be application/x-www-form-urlencoded"))?;
-    verify(&state, &req, &pairs)?;
+    let pairs = verified_form(&state, &req, &raw)?;
     let params: HashMap<String, String> = pairs.into_iter().collect();
     let get = |name: &str| params.get(name).filter(|v| !v.is_empty()).cloned();
     let required =
@@ -100,14 +96,45 @@ pub async fn receive(
             (format!("{call_sid}:{status}"), tenant)
         }
     };
+    let tenant_id = tenant.as_ref().map(|t| t.id.clone());
+    let caller = get("From").and_then(|p| PhoneE164::try_from(p.as_str()).ok());
+    let body = get("Body").unwrap_or_default();
     let delivery = TwilioDelivery { kind, params };
     let outcome = deliver(&state, Provider::Twilio, &external_id, tenant, &delivery).await?;
-    Ok(match kind {
-        Kind::Voice | Kind::Sms => HttpResponse::Ok()
+    let empty = || {
+        HttpResponse::Ok()
             .content_type("application/xml")
-            .body(EMPTY_TWIML),
-        Kind::Recording | Kind::Status => outcome_json(outcome),
-    })
+            .body(assistant::EMPTY_TWIML)
+    };
+    match (kind, tenant_id) {
+        (Kind::Voice, Some(tenant)) => {
+            assistant::answer_call(&state, &tenant, &external_id, caller.as_ref()).await
+        }
+        // A retried delivery was answered the first time; opt-out words are not conversation.
+        (Kind::Sms, Some(tenant))
+            if outcome == Outcome::Processed
+                && otto_service::messages::consent_keyword(&body).is_none() =>
+        {
+            match caller {
+                Some(from) => assistant::answer_text(&state, &tenant, &from, &body).await,
+                None => Ok(empty()),
+            }
+        }
+        (Kind::Voice | Kind::Sms, _) => Ok(empty()),
+        (Kind::Recording | Kind::Status, _) => Ok(outcome_json(outcome)),
+    }
+}
+
+/// The form body of a Twilio request whose signature checks out.
+pub(super) fn verified_form(
+    state: &ApiState,
+    req: &HttpRequest,
+    raw: &[u8],
+) -> Result<Vec<(String, String)>, ApiError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(raw)
+        .map_err(|_| ApiError::validation("body", "must be application/x-www-form-urlencoded"))?;
+    verify(state, req, &pairs)?;
+    Ok(pairs)
 }
 
 fn outcome_json(outcome: Outcome) -> HttpResponse {

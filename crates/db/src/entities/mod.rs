@@ -2,6 +2,8 @@
 
 pub mod api_idempotency_key;
 pub mod appointment;
+pub mod assistant_feedback;
+pub mod assistant_setting;
 pub mod audit_log;
 pub mod calendar_connection;
 pub mod calendar_oauth_state;
@@ -56,6 +58,8 @@ macro_rules! tenant_owned {
 tenant_owned!(
     api_idempotency_key,
     appointment,
+    assistant_feedback,
+    assistant_setting,
     calendar_connection,
     calendar_oauth_state,
     call,
