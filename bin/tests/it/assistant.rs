@@ -147,7 +147,12 @@ async fn a_widget_conversation_books_one_appointment_with_a_rep(db: TestDatabase
     assert_eq!(settings["enabled"], json!(false));
     let first_key = settings["widget_key"].as_str().ok_or("key")?.to_owned();
     let (code, _) = app
-        .json(Method::PATCH, "/v1/assistant", &owner, Some(json!({"widget_allowed_origins": [ORIGIN]})))
+        .json(
+            Method::PATCH,
+            "/v1/assistant",
+            &owner,
+            Some(json!({"widget_allowed_origins": [ORIGIN]})),
+        )
         .await?;
     assert_eq!(code, 200);
     let (code, problem) = widget(&app, &first_key, "/v1/widget/sessions", json!({})).await?;

@@ -97,7 +97,7 @@ fn arguments(call: &ToolCall) -> Value {
 /// What running a tool gave: an answer for the model, or the turn's final reply.
 enum Ran {
     Answer(Value),
-    Final(Reply),
+    Final(Box<Reply>),
 }
 
 impl Model {
@@ -146,7 +146,7 @@ impl Model {
             messages.push(message);
             for call in calls {
                 match self.run(env, conversation, &call).await? {
-                    Ran::Final(reply) => return Ok(reply),
+                    Ran::Final(reply) => return Ok(*reply),
                     Ran::Answer(answer) => {
                         messages.push(ChatMessage::tool_result(&call.id, &answer))
                     }
@@ -215,18 +215,20 @@ impl Model {
                 }
                 let reply = engine::book(env, conversation, index).await?;
                 if conversation.outcome.is_some() {
-                    return Ok(Ran::Final(reply));
+                    return Ok(Ran::Final(Box::new(reply)));
                 }
                 Ok(Ran::Answer(
                     json!({"error": "that time was just taken", "reply_offered": reply.text}),
                 ))
             }
-            "transfer" => Ok(Ran::Final(engine::transfer(env, conversation).await?)),
+            "transfer" => Ok(Ran::Final(Box::new(
+                engine::transfer(env, conversation).await?,
+            ))),
             "take_message" => {
                 let message = text("message").unwrap_or_else(|| "(no message)".to_owned());
-                Ok(Ran::Final(
+                Ok(Ran::Final(Box::new(
                     engine::take_message(env, conversation, &message).await?,
-                ))
+                )))
             }
             other => Ok(Ran::Answer(
                 json!({"error": format!("no tool named {other}")}),
