@@ -15,6 +15,8 @@ pub enum SampleProvider {
     /// A completed CallRail call with a recording (starts the transcription pipeline).
     CallrailComplete,
     TwilioVoice,
+    /// A receptionist turn of the `twilio-voice` sample's call (`--say`).
+    TwilioVoiceTurn,
     TwilioSms,
     Clerk,
     Bland,
@@ -37,6 +39,10 @@ pub struct Replay {
     /// The tenant's Twilio number (companies' twilio_numbers).
     #[arg(long, default_value = "+15557654321")]
     twilio_number: String,
+    /// What the caller says: the SMS body (`twilio-sms`), or the speech of a receptionist turn
+    /// (`twilio-voice-turn`; omitted, the turn is silence).
+    #[arg(long)]
+    say: Option<String>,
     /// The tenant (organization) id, for Clerk, Bland and UWC samples.
     #[arg(long, default_value = "org_demo")]
     company: String,
@@ -77,7 +83,7 @@ pub async fn run(config: &Config, replay: Replay) -> Result<(), Box<dyn std::err
             }
             request.body(body)
         }
-        SampleProvider::TwilioVoice | SampleProvider::TwilioSms => {
+        SampleProvider::TwilioVoice | SampleProvider::TwilioVoiceTurn | SampleProvider::TwilioSms => {
             let token = secrets
                 .twilio_auth_token
                 .as_ref()
@@ -90,11 +96,24 @@ pub async fn run(config: &Config, replay: Replay) -> Result<(), Box<dyn std::err
                         ("CallStatus", "ringing".to_owned()),
                     ],
                 ),
+                SampleProvider::TwilioVoiceTurn => {
+                    let mut params = vec![("CallSid", format!("CA{id}"))];
+                    if let Some(said) = &replay.say {
+                        params.push(("SpeechResult", said.clone()));
+                    }
+                    ("/webhooks/twilio/voice/turn", params)
+                }
                 _ => (
                     "/webhooks/twilio/sms",
                     vec![
                         ("MessageSid", format!("SM{id}")),
-                        ("Body", "Can you come Tuesday?".to_owned()),
+                        (
+                            "Body",
+                            replay
+                                .say
+                                .clone()
+                                .unwrap_or_else(|| "Can you come Tuesday?".to_owned()),
+                        ),
                     ],
                 ),
             };
