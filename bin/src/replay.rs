@@ -83,7 +83,9 @@ pub async fn run(config: &Config, replay: Replay) -> Result<(), Box<dyn std::err
             }
             request.body(body)
         }
-        SampleProvider::TwilioVoice | SampleProvider::TwilioVoiceTurn | SampleProvider::TwilioSms => {
+        SampleProvider::TwilioVoice
+        | SampleProvider::TwilioVoiceTurn
+        | SampleProvider::TwilioSms => {
             let token = secrets
                 .twilio_auth_token
                 .as_ref()

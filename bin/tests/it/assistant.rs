@@ -20,7 +20,9 @@ use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 use crate::helpers::{
     TestApp, TestDatabase, TestResult, config, redis_prefix, redis_url, seed_company,
 };
-use crate::webhooks::{OUR_NUMBER, TENANT as WH_TENANT, post_twilio, webhook_app_with};
+use crate::webhooks::{
+    OUR_NUMBER, PUBLIC_BASE, TENANT as WH_TENANT, TWILIO_TOKEN, post_twilio, webhook_app_with,
+};
 
 on_both_databases!(a_widget_conversation_books_one_appointment_with_a_rep);
 
@@ -511,18 +513,32 @@ async fn calls_and_texts_are_answered_by_the_receptionist() -> TestResult {
     )
     .await?;
     assert_eq!(locked.status(), 423);
+    let locked_text = post_twilio(
+        &app,
+        "/webhooks/twilio/sms",
+        &[
+            ("MessageSid", "SMlock"),
+            ("From", customer),
+            ("To", OUR_NUMBER),
+            ("Body", "hello"),
+        ],
+    )
+    .await?;
+    assert_eq!(locked_text.status(), 423);
     app.stop().await;
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_replicas_alternate_turns_of_one_conversation() -> TestResult {
+async fn two_replicas_alternate_turns_of_one_voice_call() -> TestResult {
     let db = TestDatabase::postgres().await?;
     let prefix = redis_prefix();
     let vars = [
         ("REDIS_URL", redis_url()),
         ("REDIS_PREFIX", prefix),
         ("RATE_LIMIT_BURST", "1000".to_owned()),
+        ("TWILIO_AUTH_TOKEN", TWILIO_TOKEN.to_owned()),
+        ("PUBLIC_BASE_URL", PUBLIC_BASE.to_owned()),
     ];
     let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let first = TestApp::start(
@@ -531,28 +547,47 @@ async fn two_replicas_alternate_turns_of_one_conversation() -> TestResult {
     let second = TestApp::start(
         otto_runtime::AppContext::build(config(&db, &vars), CancellationToken::new()).await?,
     )?;
-    seed_company(&first.ctx, TENANT).await?;
-    let key = enable(&first, TENANT, json!({})).await?;
-    let session = open_session(&first, &key).await?;
+    let owner = first.token(TENANT, "user_owner", Role::Leadership);
+    let mapped = first
+        .authed(Method::PATCH, &format!("/v1/companies/{TENANT}"), &owner)
+        .json(&json!({"twilio_numbers": [OUR_NUMBER]}))
+        .send()
+        .await?;
+    assert_eq!(mapped.status(), 200);
+    enable(&first, TENANT, json!({})).await?;
+    let greeting = post_twilio(
+        &second,
+        "/webhooks/twilio/voice",
+        &[
+            ("CallSid", "CAx"),
+            ("From", "+15551112222"),
+            ("To", OUR_NUMBER),
+            ("CallStatus", "ringing"),
+        ],
+    )
+    .await?;
+    assert!(greeting.text().await?.contains("<Gather"));
     let replicas = [&first, &second];
     let script = [
-        "Hi, my name is Dana Scully",
+        "This is Dana Scully",
         "My furnace is making a loud noise",
-        "555 201 3344",
         "tomorrow at 10am",
         "the first one",
     ];
-    let mut last = Value::Null;
+    let mut last = String::new();
     for (turn, said) in script.iter().enumerate() {
-        last = say(replicas[turn % 2], &key, &session, said).await?;
+        last = voice_turn(replicas[turn % 2], "CAx", Some(said)).await?;
     }
-    assert_eq!(last["state"], json!("booked"), "{last}");
-    // Both at once on a finished conversation: one holds the lock, the other waits, neither books.
-    let (a, b) = tokio::join!(
-        say(&first, &key, &session, "yes"),
-        say(&second, &key, &session, "yes")
+    assert!(
+        last.contains("all set") && last.ends_with("<Hangup/></Response>"),
+        "{last}"
     );
-    assert_eq!(a?["reply"], b?["reply"]);
+    // Twilio retries the last turn on both replicas at once: one waits for the other, neither books again.
+    let (a, b) = tokio::join!(
+        voice_turn(&first, "CAx", Some("the first one")),
+        voice_turn(&second, "CAx", Some("the first one"))
+    );
+    assert_eq!(a?, b?);
     let booked = appointment::Entity::find()
         .filter(appointment::Column::CompanyId.eq(TENANT))
         .count(&first.ctx.db)

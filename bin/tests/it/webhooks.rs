@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, TestDatabase, TestResult};
 
-const TWILIO_TOKEN: &str = "a1b2c3d4e5f6";
-const PUBLIC_BASE: &str = "https://otto.example.com";
+pub(crate) const TWILIO_TOKEN: &str = "a1b2c3d4e5f6";
+pub(crate) const PUBLIC_BASE: &str = "https://otto.example.com";
 pub(crate) const CLERK_SECRET: &str = "whsec_b3R0by10ZXN0LXNlY3JldC0wMTIzNDU2Nzg5YWJjZGVm";
 const UWC_SECRET: &str = "uwc-test-secret";
 pub(crate) const CALLRAIL_SECRET: &str = "callrail-secret";
