@@ -7,10 +7,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use otto_db::entities::{appointment, company, lead, task};
+use otto_db::entities::{appointment, lead, task};
 use otto_domain::Role;
 use reqwest::Method;
-use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -310,11 +309,15 @@ async fn a_widget_conversation_books_one_appointment_with_a_rep(db: TestDatabase
         (200, &json!("transferred")),
         "{reply}"
     );
-    company::Entity::update_many()
-        .col_expr(company::Column::LockdownMode, Expr::value(true))
-        .filter(company::Column::Id.eq(TENANT))
-        .exec(&app.ctx.db)
+    let (code, _) = app
+        .json(
+            Method::POST,
+            "/v1/owner/lockdown",
+            &owner,
+            Some(json!({"enabled": true})),
+        )
         .await?;
+    assert_eq!(code, 200);
     let (code, _) = widget(&app, new_key, "/v1/widget/sessions", json!({})).await?;
     assert_eq!(code, 423);
     let (code, _) = app
@@ -496,12 +499,17 @@ async fn calls_and_texts_are_answered_by_the_receptionist() -> TestResult {
         .await?;
     assert_eq!(texted, 2, "one from the call, one from the texts");
 
-    // Lockdown: 423 on the voice channel too.
-    company::Entity::update_many()
-        .col_expr(company::Column::LockdownMode, Expr::value(true))
-        .filter(company::Column::Id.eq(WH_TENANT))
-        .exec(&app.ctx.db)
+    // Lockdown: 423 on the voice and text channels too.
+    let owner = app.token(WH_TENANT, "user_owner", Role::Leadership);
+    let (code, _) = app
+        .json(
+            Method::POST,
+            "/v1/owner/lockdown",
+            &owner,
+            Some(json!({"enabled": true})),
+        )
         .await?;
+    assert_eq!(code, 200);
     let locked = post_twilio(
         &app,
         "/webhooks/twilio/voice/turn",

@@ -50,6 +50,10 @@ pub struct TurnLock {
     token: String,
 }
 
+/// KEYS: lock, state. ARGV: token, lock ms. `{1, state or ""}` when taken, `{0, ""}` when held.
+const LOCK_AND_GET: &str = r"if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {1, redis.call('get', KEYS[2]) or ''} else return {0, ''} end";
+/// KEYS: lock, state. ARGV: token, state, ttl seconds.
+const SAVE_AND_UNLOCK: &str = r"redis.call('set', KEYS[2], ARGV[2], 'EX', ARGV[3]) if redis.call('get', KEYS[1]) == ARGV[1] then redis.call('del', KEYS[1]) end return 1";
 const UNLOCK: &str = r"if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
 
 impl ConversationStore {
@@ -112,7 +116,9 @@ impl ConversationStore {
         }
     }
 
-    async fn try_lock(&self, id: &str, token: &str) -> Result<bool, StoreError> {
+    /// Takes the lock if free and reads the state, in one round trip: `None` when the lock is
+    /// held, else the state (`None` inside when there is none).
+    async fn try_lock(&self, id: &str, token: &str) -> Result<Option<Option<String>>, StoreError> {
         match self {
             Self::Memory(memory) => {
                 let mut memory = Self::memory_guard(memory);
@@ -121,47 +127,85 @@ impl ConversationStore {
                     .locks
                     .get(id)
                     .is_none_or(|(expires, _)| *expires <= now);
-                if free {
-                    memory
-                        .locks
-                        .insert(id.to_owned(), (now + LOCK_TTL, token.to_owned()));
+                if !free {
+                    return Ok(None);
                 }
-                Ok(free)
+                memory
+                    .locks
+                    .insert(id.to_owned(), (now + LOCK_TTL, token.to_owned()));
+                let state = memory
+                    .states
+                    .get(id)
+                    .filter(|(expires, _)| *expires > now)
+                    .map(|(_, state)| state.clone());
+                Ok(Some(state))
             }
             Self::Redis { pool, prefix } => {
                 let mut conn = pool.get().await.map_err(unavailable)?;
-                let set: Option<String> = redis::cmd("SET")
-                    .arg(format!("{prefix}{id}:lock"))
+                let (taken, state): (i64, String) = redis::Script::new(LOCK_AND_GET)
+                    .key(format!("{prefix}{id}:lock"))
+                    .key(format!("{prefix}{id}"))
                     .arg(token)
-                    .arg("NX")
-                    .arg("PX")
                     .arg(LOCK_TTL.as_millis() as u64)
-                    .query_async(&mut conn)
+                    .invoke_async(&mut conn)
                     .await
                     .map_err(unavailable)?;
-                Ok(set.is_some())
+                Ok((taken == 1).then(|| Some(state).filter(|s| !s.is_empty())))
             }
         }
     }
 
-    /// Takes the lock of `id`, waiting up to `wait` for the turn holding it.
+    /// Takes the lock of `id`, waiting up to `wait` for the turn holding it, and reads the
+    /// state under it.
     ///
     /// # Errors
     /// `Busy` after `wait`; `Unavailable` when Redis fails.
-    pub async fn lock(&self, id: &str, wait: Duration) -> Result<TurnLock, StoreError> {
+    pub async fn lock(
+        &self,
+        id: &str,
+        wait: Duration,
+    ) -> Result<(TurnLock, Option<String>), StoreError> {
         let token = uuid::Uuid::new_v4().simple().to_string();
         let deadline = Instant::now() + wait;
         loop {
-            if self.try_lock(id, &token).await? {
-                return Ok(TurnLock {
+            if let Some(state) = self.try_lock(id, &token).await? {
+                let lock = TurnLock {
                     id: id.to_owned(),
                     token,
-                });
+                };
+                return Ok((lock, state));
             }
             if Instant::now() >= deadline {
                 return Err(StoreError::Busy);
             }
             tokio::time::sleep(LOCK_POLL).await;
+        }
+    }
+
+    /// Stores `state` for another [`IDLE_TTL`] and releases `lock`, in one round trip.
+    ///
+    /// # Errors
+    /// When Redis fails (the lock then lapses by itself).
+    pub async fn save_and_unlock(&self, lock: TurnLock, state: &str) -> Result<(), StoreError> {
+        match self {
+            Self::Memory(_) => {
+                self.put(&lock.id, state).await?;
+                self.unlock(lock).await;
+                Ok(())
+            }
+            Self::Redis { pool, prefix } => {
+                let mut conn = pool.get().await.map_err(unavailable)?;
+                redis::Script::new(SAVE_AND_UNLOCK)
+                    .key(format!("{prefix}{}:lock", lock.id))
+                    .key(format!("{prefix}{}", lock.id))
+                    .arg(&lock.token)
+                    .arg(state)
+                    .arg(IDLE_TTL.as_secs())
+                    .invoke_async::<i64>(&mut conn)
+                    .await
+                    .map_err(unavailable)?;
+                Ok(())
+            }
         }
     }
 

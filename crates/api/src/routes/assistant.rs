@@ -93,6 +93,7 @@ pub async fn patch_settings(
     let utx = begin(&state, &caller.0).await?;
     let settings = settings::update(&utx, patch).await?;
     utx.commit(&state.ctx).await?;
+    state.assistant.forget(&caller.0.tenant_id);
     settings_body(&settings)
 }
 

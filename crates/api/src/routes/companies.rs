@@ -133,6 +133,7 @@ pub async fn lockdown(
         .await?;
     let company = load(utx.conn(), &caller).await?;
     utx.commit(&state.ctx).await?;
+    state.assistant.forget(&caller.tenant_id);
     tracing::warn!(tenant_id = %caller.tenant_id, user_id = %caller.user_id, enabled = request.enabled, "lockdown toggled");
     Ok(web::Json(company))
 }

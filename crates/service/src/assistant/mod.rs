@@ -4,11 +4,13 @@
 //! through an OpenAI-compatible model with tools the state machine checks; [`slots`] finds free
 //! times; [`settings`] are the company's.
 
+pub mod actions;
 pub mod conversation;
 pub mod engine;
 pub mod feedback;
 pub mod intake;
 pub mod model;
+pub mod script;
 pub mod settings;
 pub mod slots;
 

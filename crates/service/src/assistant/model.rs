@@ -6,8 +6,10 @@
 use otto_integrations::llm::{ChatMessage, LlmClient, LlmError, ToolCall};
 use serde_json::{Value, json};
 
+use super::actions;
 use super::conversation::{Action, Ask, Conversation};
-use super::engine::{self, AssistantError, Env, Reply, finish, spoken};
+use super::engine::{AssistantError, Env, Reply};
+use super::script::{self, finish, spoken};
 
 /// Model round trips per turn (tool answers included) before the script takes over.
 const ROUNDS: usize = 4;
@@ -112,7 +114,7 @@ impl Model {
         said: Option<&str>,
     ) -> Result<Reply, ModelError> {
         let Some(text) = said.map(str::trim).filter(|t| !t.is_empty()) else {
-            return Ok(engine::intake(env, conversation, None).await?);
+            return Ok(script::intake(env, conversation, None).await?);
         };
         conversation.silences = 0;
         conversation.say("caller", text);
@@ -173,7 +175,7 @@ impl Model {
                         json!({"error": "preferred_time must be an ISO 8601 time"}),
                     ));
                 };
-                let slots = engine::find(env, &conversation.tenant_id, preferred).await?;
+                let slots = script::find(env, &conversation.tenant_id, preferred).await?;
                 conversation.preferred = Some(preferred);
                 conversation.offered = slots.clone();
                 conversation.asked = Some(Ask::Choice);
@@ -213,7 +215,7 @@ impl Model {
                         json!({"error": "refused: ask the caller's phone number first"}),
                     ));
                 }
-                let reply = engine::book(env, conversation, index).await?;
+                let reply = actions::book(env, conversation, index).await?;
                 if conversation.outcome.is_some() {
                     return Ok(Ran::Final(Box::new(reply)));
                 }
@@ -222,12 +224,12 @@ impl Model {
                 ))
             }
             "transfer" => Ok(Ran::Final(Box::new(
-                engine::transfer(env, conversation).await?,
+                actions::transfer(env, conversation).await?,
             ))),
             "take_message" => {
                 let message = text("message").unwrap_or_else(|| "(no message)".to_owned());
                 Ok(Ran::Final(Box::new(
-                    engine::take_message(env, conversation, &message).await?,
+                    actions::take_message(env, conversation, &message).await?,
                 )))
             }
             other => Ok(Ran::Answer(
