@@ -86,10 +86,8 @@ async fn widget_origin_allowed(
         // Without a key the handler answers 401; the origin is not what is wrong.
         return true;
     };
-    match otto_service::assistant::settings::by_widget_key(&state.ctx.db, key).await {
-        Ok(Some((_, settings))) => {
-            OriginPatterns::new(&settings.widget_allowed_origins).allows(origin)
-        }
+    match state.assistant.widget_owner(&state.ctx, key).await {
+        Ok(Some(owner)) => OriginPatterns::new(&owner.allowed_origins).allows(origin),
         // Unknown key: the handler answers 401.
         Ok(None) => true,
         Err(err) => {

@@ -106,6 +106,7 @@ pub async fn rotate_widget_key(
     let utx = begin(&state, &caller.0).await?;
     let settings = settings::rotate_widget_key(&utx).await?;
     utx.commit(&state.ctx).await?;
+    state.assistant.forget(&caller.0.tenant_id);
     settings_body(&settings)
 }
 
@@ -119,9 +120,12 @@ pub(crate) async fn widget_tenant(
         .get(WIDGET_KEY_HEADER)
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| ApiError::Unauthorized("X-Widget-Key is required.".to_owned()))?;
-    settings::by_widget_key(&state.ctx.db, key)
-        .await?
-        .map(|(tenant, _)| tenant)
+    state
+        .assistant
+        .widget_owner(&state.ctx, key)
+        .await
+        .map_err(api_error)?
+        .map(|owner| owner.tenant)
         .ok_or_else(|| ApiError::Unauthorized("Unknown widget key.".to_owned()))
 }
 

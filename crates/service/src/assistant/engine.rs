@@ -85,7 +85,57 @@ pub struct Reply {
 #[derive(Clone, Default)]
 pub struct Assistant {
     pub model: Option<Model>,
-    companies: Arc<Mutex<HashMap<TenantId, (Instant, Company)>>>,
+    companies: Arc<Recent<TenantId, Company>>,
+    widget_keys: Arc<Recent<String, Option<WidgetOwner>>>,
+}
+
+/// Values read within the last [`COMPANY_TTL`].
+struct Recent<K, V> {
+    entries: Mutex<HashMap<K, (Instant, V)>>,
+}
+
+impl<K, V> Default for Recent<K, V> {
+    fn default() -> Self {
+        Self {
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<K: std::hash::Hash + Eq, V: Clone> Recent<K, V> {
+    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<K, (Instant, V)>> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn get<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ?Sized,
+    {
+        self.entries()
+            .get(key)
+            .filter(|(read, _)| read.elapsed() < COMPANY_TTL)
+            .map(|(_, value)| value.clone())
+    }
+
+    fn put(&self, key: K, value: V) {
+        let mut entries = self.entries();
+        if entries.len() > 10_000 {
+            entries.retain(|_, (read, _)| read.elapsed() < COMPANY_TTL);
+        }
+        entries.insert(key, (Instant::now(), value));
+    }
+
+    fn retain(&self, keep: impl Fn(&V) -> bool) {
+        self.entries().retain(|_, (_, value)| keep(value));
+    }
+}
+
+/// The company a widget key names, and the origins its widget may be served from.
+#[derive(Debug, Clone)]
+pub struct WidgetOwner {
+    pub tenant: TenantId,
+    pub allowed_origins: Vec<String>,
 }
 
 /// What a turn needs of its company.
@@ -129,15 +179,38 @@ impl Assistant {
         Self {
             model: client.map(|client| Model { client }),
             companies: Arc::default(),
+            widget_keys: Arc::default(),
         }
     }
 
     /// Forgets what this process read of `tenant` (its settings or lockdown just changed here).
     pub fn forget(&self, tenant: &TenantId) {
-        self.companies
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(tenant);
+        self.companies.entries().remove(tenant);
+        self.widget_keys
+            .retain(|owner| owner.as_ref().is_none_or(|o| o.tenant != *tenant));
+    }
+
+    /// The company `key` names (read at most once a second per key and process, like the
+    /// company's settings).
+    ///
+    /// # Errors
+    /// On database failure.
+    pub async fn widget_owner(
+        &self,
+        ctx: &AppContext,
+        key: &str,
+    ) -> Result<Option<WidgetOwner>, AssistantError> {
+        if let Some(owner) = self.widget_keys.get(key) {
+            return Ok(owner);
+        }
+        let owner = settings::by_widget_key(&ctx.db, key)
+            .await?
+            .map(|(tenant, settings)| WidgetOwner {
+                tenant,
+                allowed_origins: settings.widget_allowed_origins,
+            });
+        self.widget_keys.put(key.to_owned(), owner.clone());
+        Ok(owner)
     }
 
     async fn company(
@@ -145,14 +218,7 @@ impl Assistant {
         ctx: &AppContext,
         tenant: &TenantId,
     ) -> Result<Company, AssistantError> {
-        let cached = self
-            .companies
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(tenant)
-            .filter(|(read, _)| read.elapsed() < COMPANY_TTL)
-            .map(|(_, company)| company.clone());
-        if let Some(company) = cached {
+        if let Some(company) = self.companies.get(tenant) {
             return Ok(company);
         }
         let utx = TenantTxn::begin(&ctx.db, tenant, TraceId::generate()).await?;
@@ -167,11 +233,7 @@ impl Assistant {
             zone: Zone::parse(&row.time_zone),
             settings,
         };
-        let mut companies = self.companies.lock().unwrap_or_else(|p| p.into_inner());
-        if companies.len() > 10_000 {
-            companies.retain(|_, (read, _)| read.elapsed() < COMPANY_TTL);
-        }
-        companies.insert(tenant.clone(), (Instant::now(), company.clone()));
+        self.companies.put(tenant.clone(), company.clone());
         Ok(company)
     }
 

@@ -15,4 +15,4 @@ pub mod settings;
 pub mod slots;
 
 pub use conversation::{Action, Channel};
-pub use engine::{Assistant, AssistantError, Reply};
+pub use engine::{Assistant, AssistantError, Reply, WidgetOwner};
