@@ -16,6 +16,7 @@ mod m20261129_000011_outbound_sms;
 mod m20261129_000012_followup_message;
 mod m20261129_000013_google_calendar;
 mod m20261129_000014_assistant;
+mod m20261129_000015_more_integrations;
 mod tables;
 
 pub struct Migrator;
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000012_followup_message::Migration),
             Box::new(m20261129_000013_google_calendar::Migration),
             Box::new(m20261129_000014_assistant::Migration),
+            Box::new(m20261129_000015_more_integrations::Migration),
         ]
     }
 }

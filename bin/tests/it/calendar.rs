@@ -505,10 +505,11 @@ async fn relay_times_are_read_in_the_company_zone_across_dst() -> TestResult {
             &json!("2026-10-30T15:00:00.000Z")
         )
     );
-    let (_, moved) = relay(
+    let (code, moved) = relay(
         json!({"event_id": "gev-1", "start": "2026-11-02T09:00:00", "end": "2026-11-02T10:30:00"}),
     )
     .await?;
+    assert_eq!(code, 200, "{moved}");
     assert_eq!(
         (&moved["starts_at"], &moved["ends_at"]),
         (

@@ -136,6 +136,33 @@ impl TestApp {
         Ok(app)
     }
 
+    /// Spawns the app on a port chosen here (tests whose `PUBLIC_BASE_URL` must name it): a
+    /// port found free can be taken by another test before the app binds it, so a refused
+    /// bind is tried again on another port.
+    pub async fn spawn_on_chosen_port(
+        db: TestDatabase,
+        vars_for_port: impl Fn(u16) -> Vec<(&'static str, String)>,
+    ) -> Result<Self, Box<dyn std::error::Error>> {
+        let mut last_error = None;
+        for _ in 0..5 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")?
+                .local_addr()?
+                .port();
+            let mut vars = vars_for_port(port);
+            vars.push(("PORT", port.to_string()));
+            let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let ctx = AppContext::build(config(&db, &vars), CancellationToken::new()).await?;
+            match Self::start(ctx) {
+                Ok(mut app) => {
+                    app._db = Some(db);
+                    return Ok(app);
+                }
+                Err(err) => last_error = Some(err),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| "no port could be bound".into()))
+    }
+
     /// Starts the application on an already built context (tests that subscribe first).
     pub fn start(ctx: AppContext) -> Result<Self, Box<dyn std::error::Error>> {
         Self::start_with_routes(ctx, |_| {})
@@ -332,6 +359,9 @@ pub async fn seed_company(ctx: &AppContext, tenant: &str) -> Result<(), sea_orm:
         time_zone: Set("UTC".to_owned()),
         callrail_company_id: Set(None),
         lockdown_mode: Set(false),
+        missed_call_callbacks: Set(false),
+        quiet_hours_start: Set(None),
+        quiet_hours_end: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     })
@@ -383,6 +413,9 @@ pub async fn seed_call(
         notes: Set(None),
         status: Set("completed".to_owned()),
         started_at: Set(Some(at)),
+        asr_provider: Set(None),
+        callback_requested_at: Set(None),
+        bland_call_id: Set(None),
         created_at: Set(at),
         updated_at: Set(at),
     })
@@ -411,6 +444,9 @@ pub async fn seed_lead(
         assigned_user_id: Set(assignee.map(str::to_owned)),
         sms_opted_out: Set(false),
         version: Set(1),
+        address: Set(None),
+        property: Set(None),
+        property_status: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     })

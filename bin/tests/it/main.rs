@@ -34,6 +34,7 @@ mod calls;
 mod dashboard;
 mod fake_google;
 mod followups;
+mod integrations;
 mod jobs;
 mod leads;
 mod ops;

@@ -96,23 +96,21 @@ async fn pipeline_app(
     mock: &MockUwc,
     poll_delay: &str,
 ) -> Result<TestApp, Box<dyn std::error::Error>> {
-    let port = free_port()?.to_string();
-    let public = format!("http://127.0.0.1:{port}");
-    let app = TestApp::spawn(
-        db,
-        &[
-            ("PORT", &port),
-            ("PUBLIC_BASE_URL", &public),
-            ("UWC_BASE_URL", &mock.url),
-            ("UWC_API_KEY", UWC_KEY),
-            ("UWC_HMAC_SECRET", UWC_SECRET),
-            ("UWC_POLL_DELAY_SECONDS", poll_delay),
-            ("UWC_RETRY_BASE_MS", "50"),
-            ("CALLRAIL_WEBHOOK_SECRET", CALLRAIL_SECRET),
-            ("SCHEDULE_OVERRIDES", "poll-shunya-jobs=1s"),
-            ("RATE_LIMIT_BURST", "100000"),
-        ],
-    )
+    let mock_url = mock.url.clone();
+    let poll_delay = poll_delay.to_owned();
+    let app = TestApp::spawn_on_chosen_port(db, move |port| {
+        vec![
+            ("PUBLIC_BASE_URL", format!("http://127.0.0.1:{port}")),
+            ("UWC_BASE_URL", mock_url.clone()),
+            ("UWC_API_KEY", UWC_KEY.to_owned()),
+            ("UWC_HMAC_SECRET", UWC_SECRET.to_owned()),
+            ("UWC_POLL_DELAY_SECONDS", poll_delay.clone()),
+            ("UWC_RETRY_BASE_MS", "50".to_owned()),
+            ("CALLRAIL_WEBHOOK_SECRET", CALLRAIL_SECRET.to_owned()),
+            ("SCHEDULE_OVERRIDES", "poll-shunya-jobs=1s".to_owned()),
+            ("RATE_LIMIT_BURST", "100000".to_owned()),
+        ]
+    })
     .await?;
     let owner = app.token(TENANT, "user_owner", Role::Leadership);
     let mapped = app
@@ -192,7 +190,7 @@ async fn assert_exactly_once(app: &TestApp, call: &call::Model) -> TestResult {
     let metrics = app.get("/metrics").await?.text().await?;
     let minutes: f64 = metrics
         .lines()
-        .find_map(|l| l.strip_prefix("asr_minutes_total "))
+        .find_map(|l| l.strip_prefix("asr_minutes_total{provider=\"uwc\"} "))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0.0);
     assert!(minutes >= 1.0, "asr_minutes_total is {minutes}");

@@ -39,6 +39,9 @@ fn new_lead(name: &str, company: &str) -> lead::ActiveModel {
         assigned_user_id: Set(None),
         sms_opted_out: Set(false),
         version: Set(1),
+        address: Set(None),
+        property: Set(None),
+        property_status: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     }

@@ -46,6 +46,9 @@ async fn seed_item(
                 notes: Set(None),
                 status: Set("completed".into()),
                 started_at: Set(Some(at)),
+                asr_provider: Set(None),
+                callback_requested_at: Set(None),
+                bland_call_id: Set(None),
                 created_at: Set(at),
                 updated_at: Set(at),
             })

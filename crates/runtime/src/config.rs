@@ -188,6 +188,38 @@ pub struct IntegrationsConfig {
     pub twilio: TwilioApiConfig,
     pub google: crate::google_config::GoogleConfig,
     pub llm: LlmConfig,
+    pub deepgram: DeepgramConfig,
+    pub callrail: CallRailApiConfig,
+    pub bland: BlandConfig,
+}
+
+/// Deepgram, the fallback ASR (SPEC section 17).
+#[derive(Debug, Clone)]
+pub struct DeepgramConfig {
+    /// `DEEPGRAM_API_URL` (`https://api.deepgram.com`).
+    pub api_url: String,
+    /// `DEEPGRAM_API_KEY`; without it there is no fallback.
+    pub api_key: Option<Secret>,
+}
+
+/// CallRail's API, to complete a call a webhook left without recording or duration.
+#[derive(Debug, Clone)]
+pub struct CallRailApiConfig {
+    /// `CALLRAIL_API_URL` (`https://api.callrail.com`).
+    pub api_url: String,
+    /// `CALLRAIL_API_KEY`.
+    pub api_key: Option<Secret>,
+    /// `CALLRAIL_ACCOUNT_ID`.
+    pub account_id: Option<String>,
+}
+
+/// Bland, outbound AI calls for missed-call callbacks.
+#[derive(Debug, Clone)]
+pub struct BlandConfig {
+    /// `BLAND_API_URL` (`https://api.bland.ai`).
+    pub api_url: String,
+    /// `BLAND_API_KEY`; without it callbacks are tasks only.
+    pub api_key: Option<Secret>,
 }
 
 /// An OpenAI-compatible Chat Completions API (the receptionist's model, SPEC section 16).
@@ -441,6 +473,23 @@ impl Config {
                         .filter(|v| !v.is_empty())
                         .unwrap_or_else(|| "gpt-4o-mini".to_owned()),
                     timeout: Duration::from_secs(parse_or(&get, "LLM_TIMEOUT_SECONDS", 8)?),
+                },
+                deepgram: DeepgramConfig {
+                    api_url: base_url_or(&get, "DEEPGRAM_API_URL", "https://api.deepgram.com"),
+                    api_key: get("DEEPGRAM_API_KEY")
+                        .filter(|v| !v.is_empty())
+                        .map(Secret),
+                },
+                callrail: CallRailApiConfig {
+                    api_url: base_url_or(&get, "CALLRAIL_API_URL", "https://api.callrail.com"),
+                    api_key: get("CALLRAIL_API_KEY")
+                        .filter(|v| !v.is_empty())
+                        .map(Secret),
+                    account_id: get("CALLRAIL_ACCOUNT_ID").filter(|v| !v.is_empty()),
+                },
+                bland: BlandConfig {
+                    api_url: base_url_or(&get, "BLAND_API_URL", "https://api.bland.ai"),
+                    api_key: get("BLAND_API_KEY").filter(|v| !v.is_empty()).map(Secret),
                 },
             },
             keyring: keyring(&get)?,

@@ -34,6 +34,9 @@ pub async fn lead_by_phone(
         assigned_user_id: Set(None),
         sms_opted_out: Set(false),
         version: Set(1),
+        address: Set(None),
+        property: Set(None),
+        property_status: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     };
@@ -85,6 +88,9 @@ pub async fn upsert_call(utx: &TenantTxn, facts: CallFacts) -> Result<call::Mode
         notes: Set(None),
         status: Set(facts.status),
         started_at: Set(facts.started_at),
+        asr_provider: Set(None),
+        callback_requested_at: Set(None),
+        bland_call_id: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     };

@@ -30,6 +30,9 @@ pub async fn provision_company(
         time_zone: Set("UTC".to_owned()),
         callrail_company_id: Set(None),
         lockdown_mode: Set(false),
+        missed_call_callbacks: Set(false),
+        quiet_hours_start: Set(None),
+        quiet_hours_end: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     };

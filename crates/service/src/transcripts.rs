@@ -8,7 +8,7 @@ use otto_db::entities::{call, shunya_job};
 use otto_db::{TenantTxn, shunya_jobs};
 use otto_domain::Severity;
 use otto_domain::catalog::{CALL_ANALYSIS_READY, CALL_TRANSCRIPT_READY, CALL_TRANSCRIPTION_FAILED};
-use otto_domain::jobs::AnalyseCall;
+use otto_domain::jobs::{AnalyseCall, TranscribeWithDeepgram};
 use otto_integrations::uwc::AsrOutput;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, QueryFilter};
@@ -35,20 +35,59 @@ pub async fn store_transcript(
     let Some(call_id) = job.call_id else {
         return Ok(false);
     };
+    let transcript = Transcript {
+        text: &output.transcript,
+        duration_seconds: output.duration_seconds,
+        language: output.language.as_deref(),
+        provider: UWC,
+        reference: &job.shunya_job_id,
+    };
+    apply_transcript(utx, call_id, &transcript).await
+}
+
+pub const UWC: &str = "uwc";
+pub const DEEPGRAM: &str = "deepgram";
+
+/// A transcript from an ASR provider.
+#[derive(Debug, Clone)]
+pub struct Transcript<'a> {
+    pub text: &'a str,
+    pub duration_seconds: Option<f64>,
+    pub language: Option<&'a str>,
+    /// [`UWC`] or [`DEEPGRAM`].
+    pub provider: &'static str,
+    /// The provider's id of the work (UWC job id, Deepgram request id).
+    pub reference: &'a str,
+}
+
+/// Writes `transcript` on the call unless it has one (the first transcript wins, whichever
+/// provider: the fallback and a late UWC result never make two). Emits `call.transcript.ready`,
+/// enqueues the analysis and counts the minutes by provider once committed. True when written.
+///
+/// # Errors
+/// On database failure.
+pub async fn apply_transcript(
+    utx: &TenantTxn,
+    call_id: uuid::Uuid,
+    transcript: &Transcript<'_>,
+) -> Result<bool, ServiceError> {
     let Some(call) = utx.scope().find_by_id::<call::Entity, _>(call_id).await? else {
         return Ok(false);
     };
-    utx.scope()
+    let written = utx
+        .scope()
         .update_many::<call::Entity>()
-        .col_expr(
-            call::Column::Transcript,
-            Expr::value(output.transcript.clone()),
-        )
+        .col_expr(call::Column::Transcript, Expr::value(transcript.text))
+        .col_expr(call::Column::AsrProvider, Expr::value(transcript.provider))
         .col_expr(call::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(call::Column::Id.eq(call.id))
+        .filter(call::Column::Transcript.is_null())
         .exec(utx.conn())
         .await?;
-    let seconds = output
+    if written.rows_affected == 0 {
+        return Ok(false);
+    }
+    let seconds = transcript
         .duration_seconds
         .or(call.duration_seconds.map(f64::from))
         .unwrap_or(0.0);
@@ -59,9 +98,10 @@ pub async fn store_transcript(
         &call,
         json!({
             "call_id": call.id,
-            "shunya_job_id": job.shunya_job_id,
+            "shunya_job_id": (transcript.provider == UWC).then_some(transcript.reference),
+            "asr_provider": transcript.provider,
             "duration_seconds": seconds,
-            "language": output.language,
+            "language": transcript.language,
         }),
     ));
     utx.enqueue(&AnalyseCall {
@@ -69,7 +109,8 @@ pub async fn store_transcript(
         call_id: call.id.into(),
         trace_id: utx.trace().clone(),
     })?;
-    utx.after_commit(move || count_asr_minutes(seconds / 60.0));
+    let provider = transcript.provider;
+    utx.after_commit(move || count_asr_minutes(provider, seconds / 60.0));
     Ok(true)
 }
 
@@ -92,6 +133,14 @@ pub async fn fail_transcription(
         )
         .with_severity(Severity::Warning),
     );
+    // The fallback ASR takes over (it does nothing without DEEPGRAM_API_KEY).
+    if let Some(call_id) = job.call_id {
+        utx.enqueue(&TranscribeWithDeepgram {
+            tenant_id: utx.tenant().clone(),
+            call_id: call_id.into(),
+            trace_id: utx.trace().clone(),
+        })?;
+    }
     Ok(true)
 }
 
@@ -149,12 +198,19 @@ pub async fn store_analysis(
     Ok(true)
 }
 
-/// Adds transcribed audio to `asr_minutes_total`. The counter is an integer, so seconds are
-/// summed per process and the counter moves by whole minutes: no call's fraction is lost.
-pub fn count_asr_minutes(minutes: f64) {
-    static MILLISECONDS: AtomicU64 = AtomicU64::new(0);
+/// Adds transcribed audio to `asr_minutes_total{provider}`. The counter is an integer, so
+/// seconds are summed per process and provider, and the counter moves by whole minutes: no
+/// call's fraction is lost.
+pub fn count_asr_minutes(provider: &'static str, minutes: f64) {
+    static UWC_MS: AtomicU64 = AtomicU64::new(0);
+    static DEEPGRAM_MS: AtomicU64 = AtomicU64::new(0);
+    let total = if provider == DEEPGRAM {
+        &DEEPGRAM_MS
+    } else {
+        &UWC_MS
+    };
     let added = (minutes.max(0.0) * 60_000.0).round() as u64;
-    let before = MILLISECONDS.fetch_add(added, Ordering::Relaxed);
+    let before = total.fetch_add(added, Ordering::Relaxed);
     let whole = (before + added) / 60_000 - before / 60_000;
-    metrics::counter!("asr_minutes_total").increment(whole);
+    metrics::counter!("asr_minutes_total", "provider" => provider).increment(whole);
 }

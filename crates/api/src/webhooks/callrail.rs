@@ -6,6 +6,7 @@ use otto_domain::PhoneE164;
 use otto_domain::catalog::{
     TELEPHONY_CALL_COMPLETED, TELEPHONY_CALL_RECEIVED, TELEPHONY_CALL_STATUS,
 };
+use otto_domain::jobs::EnrichCallRailCall;
 use serde_json::{Value, json};
 
 use super::pipeline::{DeliveryContext, Effects, Provider, deliver};
@@ -129,6 +130,16 @@ impl Effects for CallRailCall {
         ctx.emit(envelope);
         if recording.is_some() && self.event != "pre-call" {
             super::enqueue_transcription(ctx, call.id.into())?;
+        }
+        // A completed call the delivery left without recording or duration: ask CallRail's API.
+        if self.event == "call-complete"
+            && (call.recording_url.is_none() || call.duration_seconds.is_none())
+        {
+            ctx.utx.enqueue(&EnrichCallRailCall {
+                tenant_id: ctx.tenant.clone(),
+                call_id: call.id.into(),
+                trace_id: ctx.utx.trace().clone(),
+            })?;
         }
         Ok(())
     }

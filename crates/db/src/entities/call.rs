@@ -25,6 +25,11 @@ pub struct Model {
     pub notes: Option<String>,
     pub status: String,
     pub started_at: Option<DateTimeUtc>,
+    /// `uwc` or `deepgram`: which ASR wrote the transcript.
+    pub asr_provider: Option<String>,
+    /// When a Bland callback was claimed for this missed call (before dialing).
+    pub callback_requested_at: Option<DateTimeUtc>,
+    pub bland_call_id: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

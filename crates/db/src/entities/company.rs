@@ -9,6 +9,11 @@ pub struct Model {
     pub time_zone: String,
     pub callrail_company_id: Option<String>,
     pub lockdown_mode: bool,
+    /// Missed calls get a Bland callback (besides their task).
+    pub missed_call_callbacks: bool,
+    /// `HH:MM` in the company's zone: no callback is dialed from start to end.
+    pub quiet_hours_start: Option<String>,
+    pub quiet_hours_end: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -15,6 +15,13 @@ pub struct Model {
     /// Texted STOP (or another opt-out keyword) and not START since.
     pub sms_opted_out: bool,
     pub version: i32,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub address: Option<String>,
+    /// Property facts for the rep (SPEC section 17), once `property_status` is `ready`.
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub property: Option<Json>,
+    /// `pending`, `ready` or `failed`.
+    pub property_status: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

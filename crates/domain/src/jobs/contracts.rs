@@ -32,6 +32,18 @@ call_step!(
     Queue::Asr
 );
 call_step!(
+    /// Transcribes a call's recording with Deepgram when UWC is off or failed it.
+    TranscribeWithDeepgram,
+    "asr.deepgram",
+    Queue::Asr
+);
+call_step!(
+    /// Fills a call from CallRail's API when its webhook lacked the recording or duration.
+    EnrichCallRailCall,
+    "callrail.enrich",
+    Queue::Default
+);
+call_step!(
     /// Asks UWC for the objections, sentiment, booking intent and key signals of a transcript.
     AnalyseCall,
     "analysis.run",

@@ -187,9 +187,8 @@ pub async fn stored(utx: &TenantTxn) -> Result<Option<Settings>, ServiceError> {
 /// # Errors
 /// On database failure.
 pub async fn ensure(utx: &TenantTxn) -> Result<Settings, ServiceError> {
-    if let Some(settings) = stored(utx).await? {
-        return Ok(settings);
-    }
+    // The insert comes first even when the row exists: on SQLite a transaction that writes
+    // before it reads holds the write lock and waits for other writers instead of failing.
     let now = Utc::now();
     assistant_setting::Entity::insert(assistant_setting::ActiveModel {
         company_id: Set(utx.tenant().to_string()),

@@ -257,6 +257,16 @@ async fn sync_pass(
             other => other?,
         };
         let utx = TenantTxn::begin(&ctx.db, tenant, trace.clone()).await?;
+        // A write first: on SQLite the transaction then holds the write lock before it reads,
+        // so a concurrent writer makes it wait instead of failing its upgrade.
+        utx.scope()
+            .update_many::<calendar_connection::Entity>()
+            .col_expr(
+                calendar_connection::Column::UpdatedAt,
+                Expr::value(Utc::now()),
+            )
+            .exec(utx.conn())
+            .await?;
         for event in &page.items {
             apply_event(&utx, &zone, event).await?;
         }
@@ -438,6 +448,17 @@ pub async fn apply_relay(
     utx: TenantTxn,
     relay: RelayChange,
 ) -> Result<appointment::Model, CalendarError> {
+    // A write first (see `sync_pass`): it also says whether the event names an appointment.
+    let touched = utx
+        .scope()
+        .update_many::<appointment::Entity>()
+        .filter(appointment::Column::GoogleEventId.eq(relay.event_id.as_str()))
+        .col_expr(appointment::Column::UpdatedAt, Expr::value(Utc::now()))
+        .exec(utx.conn())
+        .await?;
+    if touched.rows_affected == 0 {
+        return Err(CalendarError::NoSuchEvent);
+    }
     let change = if relay.status.as_deref() == Some(CANCELLED) {
         Change::Cancel
     } else {

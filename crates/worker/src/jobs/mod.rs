@@ -2,14 +2,15 @@
 //! a payload type of `otto_domain::jobs` implementing [`Perform`](crate::typed::Perform) here.
 
 pub mod calendar;
+pub mod callrail;
 pub mod maintenance;
 pub mod pipeline;
 pub mod reports;
 pub mod sms;
 
 use otto_domain::jobs::{
-    CheckMissingReports, GenerateDailyReports, PushAppointment, RenewCalendarChannels, SendSms,
-    SyncCalendar,
+    CheckMissingReports, EnrichCallRailCall, GenerateDailyReports, PushAppointment,
+    RenewCalendarChannels, SendSms, SyncCalendar,
 };
 
 use crate::Registry;
@@ -23,6 +24,7 @@ pub fn registry(config: &otto_runtime::Config) -> Registry {
         .add::<GenerateDailyReports>(())
         .add::<CheckMissingReports>(())
         .add::<SendSms>(sms::sender(config))
+        .add::<EnrichCallRailCall>(callrail::client(config))
         .add::<SyncCalendar>(calendar::sync(config))
         .add::<PushAppointment>(calendar::sync(config))
         .add::<RenewCalendarChannels>(calendar::sync(config));

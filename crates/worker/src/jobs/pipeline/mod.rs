@@ -6,6 +6,7 @@
 //! re-enqueues any call left between steps (a crash between commit and enqueue, a dead job).
 
 mod analysis;
+mod fallback;
 mod followups;
 mod polling;
 mod sweep;
@@ -15,7 +16,9 @@ use std::sync::Arc;
 
 use otto_domain::jobs::{
     AnalyseCall, DraftFollowup, PollUwcJobs, ProcessPendingTranscriptions, TranscribeCall,
+    TranscribeWithDeepgram,
 };
+use otto_integrations::deepgram::{DeepgramClient, DeepgramSettings};
 use otto_integrations::uwc::{UwcClient, UwcError, UwcSettings};
 use otto_runtime::Config;
 use otto_runtime::uwc_config::UwcFeatures;
@@ -27,6 +30,8 @@ use crate::{JobError, Registry};
 #[derive(Clone)]
 pub struct Pipeline {
     uwc: Option<Arc<UwcClient>>,
+    /// The fallback ASR, when `DEEPGRAM_API_KEY` is set.
+    deepgram: Option<Arc<DeepgramClient>>,
     features: UwcFeatures,
     /// Where UWC posts `asr/complete` (`PUBLIC_BASE_URL`); without it, polling alone collects.
     callback_url: Option<String>,
@@ -41,6 +46,12 @@ impl Pipeline {
                 .ok()
                 .map(Arc::new)
         });
+        let deepgram = DeepgramSettings::from_config(config).and_then(|settings| {
+            DeepgramClient::new(settings)
+                .map_err(|err| tracing::error!(error = %err, "Deepgram client unavailable"))
+                .ok()
+                .map(Arc::new)
+        });
         let features = config.integrations.uwc.enabled();
         let callback_url = config
             .http
@@ -49,6 +60,7 @@ impl Pipeline {
             .map(|base| format!("{}/webhooks/uwc/asr/complete", base.trim_end_matches('/')));
         Self {
             uwc,
+            deepgram,
             features,
             callback_url,
             poll_delay: chrono::Duration::from_std(config.integrations.uwc.poll_delay)
@@ -64,6 +76,7 @@ impl Pipeline {
     pub fn register(self, registry: &mut Registry) {
         registry
             .add::<TranscribeCall>(self.clone())
+            .add::<TranscribeWithDeepgram>(self.clone())
             .add::<AnalyseCall>(self.clone())
             .add::<DraftFollowup>(self.clone())
             .add::<PollUwcJobs>(self.clone())

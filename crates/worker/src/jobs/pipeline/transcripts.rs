@@ -21,7 +21,17 @@ impl Perform for TranscribeCall {
     async fn perform(self, pipeline: &Pipeline, ctx: &AppContext) -> Result<(), JobError> {
         let job = self;
         let Some(uwc) = pipeline.client(pipeline.features.asr) else {
-            tracing::info!(call_id = %job.call_id, "UWC ASR is off; call left untranscribed");
+            if !super::fallback::transcribe(
+                pipeline,
+                ctx,
+                &job.tenant_id,
+                job.call_id,
+                &job.trace_id,
+            )
+            .await?
+            {
+                tracing::info!(call_id = %job.call_id, "no ASR configured; call left untranscribed");
+            }
             return Ok(());
         };
         let Some(call) = load_call(&ctx.db, &job.tenant_id, job.call_id).await? else {
@@ -43,7 +53,7 @@ impl Perform for TranscribeCall {
         {
             return Ok(());
         }
-        let accepted = uwc
+        let submitted = uwc
             .submit_asr_batch(&AsrBatchRequest {
                 company_id: tenant.to_string(),
                 call_id: call.id.to_string(),
@@ -51,8 +61,20 @@ impl Perform for TranscribeCall {
                 language: None,
                 callback_url: pipeline.callback_url.clone(),
             })
-            .await
-            .map_err(super::uwc_failure)?;
+            .await;
+        let accepted = match submitted {
+            Ok(accepted) => accepted,
+            Err(err) => {
+                // UWC refused, or stayed down through its client's retries: the fallback ASR.
+                tracing::warn!(call_id = %call.id, error = %err, "UWC ASR failed; trying Deepgram");
+                if super::fallback::transcribe(pipeline, ctx, tenant, job.call_id, &job.trace_id)
+                    .await?
+                {
+                    return Ok(());
+                }
+                return Err(super::uwc_failure(err));
+            }
+        };
         // UWC answers a repeated submission (same Idempotency-Key) with the same job, which
         // the unique (company, job id) then records once.
         let utx = TenantTxn::begin(&ctx.db, tenant, job.trace_id.clone()).await?;
