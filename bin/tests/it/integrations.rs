@@ -175,3 +175,142 @@ async fn a_callrail_call_without_its_recording_is_completed_from_the_api() -> Te
     app.stop().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bland_closes_the_missed_call_task_with_its_outcome() -> TestResult {
+    use otto_db::entities::task;
+    use otto_service::tasks::{NewTask, create};
+    let app = webhook_app_with(TestDatabase::sqlite(), &[]).await?;
+    let tenant = otto_domain::TenantId::try_from(crate::webhooks::TENANT)?;
+    let missed = uuid::Uuid::now_v7();
+    let utx =
+        otto_db::TenantTxn::begin(&app.ctx.db, &tenant, otto_domain::TraceId::generate()).await?;
+    create(
+        &utx,
+        NewTask {
+            title: "Call back +15551234567".to_owned(),
+            lead_id: None,
+            assignee_id: None,
+            due_at: None,
+            unique_key: Some(format!("missed:{missed}")),
+        },
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    utx.commit(&app.ctx).await?;
+    let body = json!({"call_id": "bl-9", "status": "completed", "call_length": 2.0,
+        "summary": "Booked Tuesday 9am", "metadata": {"company_id": crate::webhooks::TENANT, "call_id": missed}})
+    .to_string();
+    let response = app
+        .client
+        .post(app.url("/webhooks/bland"))
+        .header(
+            "X-Webhook-Signature",
+            otto_api::webhooks::signature::sign::bland(
+                crate::webhooks::BLAND_SECRET,
+                body.as_bytes(),
+            ),
+        )
+        .body(body)
+        .send()
+        .await?;
+    assert_eq!(response.status(), 200);
+    let row = task::Entity::find()
+        .filter(task::Column::UniqueKey.eq(format!("missed:{missed}")))
+        .one(&app.ctx.db)
+        .await?
+        .ok_or("task")?;
+    assert_eq!(row.status, "done");
+    assert_eq!(
+        row.title,
+        "Call back +15551234567 (callback completed: Booked Tuesday 9am)"
+    );
+    app.stop().await;
+    Ok(())
+}
+
+fn model_answer(content: &str) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(json!({"id": "c1", "object": "chat.completion", "model": "fake-model",
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
+        "usage": {"prompt_tokens": 30, "completion_tokens": 20, "total_tokens": 50}}))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn property_facts_are_validated_retried_and_stored() -> TestResult {
+    use otto_domain::Role;
+    use wiremock::matchers::body_string_contains;
+    let model = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .and(body_string_contains("1 Bad Answer Way"))
+        .respond_with(model_answer(r#"{"property_type":"castle","year_built":"old","roof_type":null,"square_feet":null,"estimated_value":null,"confidence":7}"#))
+        .expect(3)
+        .mount(&model)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .and(body_string_contains("\"json_schema\""))
+        .and(body_string_contains("12 Elm Street"))
+        .respond_with(model_answer(r#"{"property_type":"single_family","year_built":1987,"roof_type":"asphalt shingle","square_feet":2100,"estimated_value":385000,"confidence":0.6}"#))
+        .expect(1)
+        .mount(&model)
+        .await;
+    let base = format!("{}/v1", model.uri());
+    let app = webhook_app_with(TestDatabase::sqlite(), &[("LLM_BASE_URL", base.as_str())]).await?;
+    let csr = app.token(crate::webhooks::TENANT, "user_csr", Role::Csr);
+    let mut ids = Vec::new();
+    for address in ["12 Elm Street, Springfield", "1 Bad Answer Way, Nowhere"] {
+        let (code, created) = app
+            .json(
+                reqwest::Method::POST,
+                "/v1/leads",
+                &csr,
+                Some(json!({"name": "Pat", "address": address})),
+            )
+            .await?;
+        assert_eq!(
+            (code, &created["property_status"]),
+            (201, &json!("pending")),
+            "{created}"
+        );
+        ids.push(created["id"].as_str().ok_or("id")?.to_owned());
+    }
+    let good = settled_lead(&app, &csr, &ids[0]).await?;
+    assert_eq!(good["property_status"], json!("ready"));
+    assert_eq!(good["property"]["year_built"], json!(1987));
+    assert_eq!(good["property"]["property_type"], json!("single_family"));
+    let bad = settled_lead(&app, &csr, &ids[1]).await?;
+    assert_eq!(
+        (&bad["property_status"], &bad["property"]),
+        (&json!("failed"), &json!(null))
+    );
+    let emitted = otto_db::entities::outbox_event::Entity::find()
+        .all(&app.ctx.db)
+        .await?
+        .into_iter()
+        .filter(|e| e.event == "lead.updated" && e.envelope.contains("\"change\":\"property\""))
+        .count();
+    assert_eq!(
+        emitted, 2,
+        "lead.updated for the stored and the failed facts"
+    );
+    app.stop().await;
+    Ok(())
+}
+
+/// The lead once its property facts are no longer pending.
+async fn settled_lead(
+    app: &TestApp,
+    token: &str,
+    id: &str,
+) -> Result<serde_json::Value, Box<dyn std::error::Error>> {
+    let path = format!("/v1/leads/{id}");
+    let settled = eventually(Duration::from_secs(15), || async {
+        app.json(reqwest::Method::GET, &path, token, None)
+            .await
+            .is_ok_and(|(_, lead)| lead["property_status"] != json!("pending"))
+    })
+    .await;
+    assert!(settled, "the property look-up of {id} never finished");
+    Ok(app.json(reqwest::Method::GET, &path, token, None).await?.1)
+}

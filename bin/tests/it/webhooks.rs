@@ -19,7 +19,7 @@ pub(crate) const PUBLIC_BASE: &str = "https://otto.example.com";
 pub(crate) const CLERK_SECRET: &str = "whsec_b3R0by10ZXN0LXNlY3JldC0wMTIzNDU2Nzg5YWJjZGVm";
 const UWC_SECRET: &str = "uwc-test-secret";
 pub(crate) const CALLRAIL_SECRET: &str = "callrail-secret";
-const BLAND_SECRET: &str = "bland-secret";
+pub(crate) const BLAND_SECRET: &str = "bland-secret";
 pub(crate) const TENANT: &str = "org_wh";
 pub(crate) const OUR_NUMBER: &str = "+15557654321";
 

@@ -332,3 +332,144 @@ async fn a_text_of_a_sigkilled_worker_is_adopted_not_sent_twice() -> TestResult 
     assert_eq!(creates().await, 1, "Twilio saw one create");
     Ok(())
 }
+
+/// A missed inbound call of `tenant` from `phone`.
+async fn missed_call(
+    ctx: &AppContext,
+    tenant: &str,
+    phone: &str,
+) -> Result<uuid::Uuid, Box<dyn std::error::Error>> {
+    use otto_db::entities::{call, lead};
+    use sea_orm::sea_query::Expr;
+    let lead_id = crate::helpers::seed_lead(ctx, tenant, None).await?;
+    lead::Entity::update_many()
+        .col_expr(lead::Column::Phone, Expr::value(phone))
+        .filter(lead::Column::Id.eq(lead_id))
+        .exec(&ctx.db)
+        .await?;
+    let call_id = seed_call(ctx, tenant, CallSeed::default()).await?;
+    call::Entity::update_many()
+        .col_expr(call::Column::Answered, Expr::value(false))
+        .col_expr(call::Column::Status, Expr::value("no-answer"))
+        .col_expr(call::Column::LeadId, Expr::value(lead_id))
+        .filter(call::Column::Id.eq(call_id))
+        .exec(&ctx.db)
+        .await?;
+    Ok(call_id)
+}
+
+/// Two schedulers and two workers over missed calls: each call gets one task and at most one
+/// Bland call, and a company inside its quiet hours (in its own zone) gets tasks only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missed_calls_get_one_task_and_at_most_one_bland_call() -> TestResult {
+    use otto_db::entities::{call, company, task};
+    use sea_orm::sea_query::Expr;
+    let deployment = Deployment::new().await?;
+    let ctx = &deployment.ctx;
+    let bland = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/calls"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "status": "success", "call_id": "bl-1", "message": "Call successfully queued."
+        })))
+        .mount(&bland)
+        .await;
+    seed_company(ctx, "org_open").await?;
+    seed_company(ctx, "org_quiet").await?;
+    // org_quiet is in Chicago and inside its quiet hours now (an hour either side).
+    let chicago_now =
+        chrono::Utc::now().with_timezone(&chrono::FixedOffset::west_opt(6 * 3600).ok_or("offset")?);
+    let around = |hours: i64| {
+        (chicago_now + chrono::Duration::hours(hours))
+            .format("%H:%M")
+            .to_string()
+    };
+    company::Entity::update_many()
+        .col_expr(company::Column::MissedCallCallbacks, Expr::value(true))
+        .exec(&ctx.db)
+        .await?;
+    company::Entity::update_many()
+        .col_expr(company::Column::TimeZone, Expr::value("-06:00"))
+        .col_expr(company::Column::QuietHoursStart, Expr::value(around(-1)))
+        .col_expr(company::Column::QuietHoursEnd, Expr::value(around(1)))
+        .filter(company::Column::Id.eq("org_quiet"))
+        .exec(&ctx.db)
+        .await?;
+    let mut open_calls = Vec::new();
+    for n in 0..3 {
+        open_calls.push(missed_call(ctx, "org_open", &format!("+1555200000{n}")).await?);
+    }
+    for n in 0..2 {
+        missed_call(ctx, "org_quiet", &format!("+1555300000{n}")).await?;
+    }
+    let bland_url = bland.uri();
+    let settings = [
+        ("SCHEDULE_OVERRIDES", "process-missed-calls=1s"),
+        ("BLAND_API_URL", bland_url.as_str()),
+        ("BLAND_API_KEY", "bland-key"),
+    ];
+    let mut processes = vec![
+        deployment.process(SCHEDULER, &settings)?,
+        deployment.process(SCHEDULER, &settings)?,
+        deployment.process(WORKER, &settings)?,
+        deployment.process(WORKER, &settings)?,
+    ];
+    let runs = || async {
+        schedule_run::Entity::find()
+            .filter(schedule_run::Column::Name.eq("process-missed-calls"))
+            .count(&ctx.db)
+            .await
+            .unwrap_or(0)
+    };
+    let tasks = || async {
+        task::Entity::find()
+            .filter(task::Column::UniqueKey.starts_with("missed:"))
+            .count(&ctx.db)
+            .await
+            .unwrap_or(0)
+    };
+    let settled = eventually(Duration::from_secs(30), || async {
+        tasks().await == 5 && bland.received_requests().await.unwrap_or_default().len() >= 3
+    })
+    .await;
+    assert!(settled, "tasks: {}", tasks().await);
+    // More slots fire and run on both workers: nothing more is created or dialed.
+    let seen = runs().await;
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            runs().await >= seen + 3
+        })
+        .await
+    );
+    let dialed = bland.received_requests().await.unwrap_or_default();
+    for process in &mut processes {
+        sigterm(process)?;
+    }
+    assert_eq!(tasks().await, 5, "one task per missed call");
+    assert_eq!(
+        dialed.len(),
+        3,
+        "one Bland call per missed call of the open company"
+    );
+    let mut numbers: Vec<String> = dialed
+        .iter()
+        .filter_map(|r| serde_json::from_slice::<serde_json::Value>(&r.body).ok())
+        .filter_map(|b| b["phone_number"].as_str().map(str::to_owned))
+        .collect();
+    numbers.sort();
+    assert_eq!(numbers, ["+15552000000", "+15552000001", "+15552000002"]);
+    let quiet = call::Entity::find()
+        .filter(call::Column::CompanyId.eq("org_quiet"))
+        .filter(call::Column::CallbackRequestedAt.is_not_null())
+        .count(&ctx.db)
+        .await?;
+    assert_eq!(quiet, 0, "quiet hours: no callback claimed");
+    for id in open_calls {
+        let row = call::Entity::find_by_id(id)
+            .one(&ctx.db)
+            .await?
+            .ok_or("call")?;
+        assert_eq!(row.bland_call_id.as_deref(), Some("bl-1"));
+    }
+    Ok(())
+}

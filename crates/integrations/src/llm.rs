@@ -157,7 +157,6 @@ impl LlmClient {
         messages: &[ChatMessage],
         tools: &[Value],
     ) -> Result<Completion, LlmError> {
-        let url = format!("{}/chat/completions", self.settings.base_url);
         let mut body = serde_json::json!({
             "model": self.settings.model, "messages": messages, "temperature": 0,
         });
@@ -165,6 +164,30 @@ impl LlmClient {
             body["tools"] = Value::Array(tools.to_vec());
             body["tool_choice"] = Value::String("auto".to_owned());
         }
+        self.complete(body).await
+    }
+
+    /// One completion constrained to the JSON `schema` (`response_format: json_schema`,
+    /// strict). The answer's content is the JSON text; the caller still validates it.
+    ///
+    /// # Errors
+    /// See [`LlmError`].
+    pub async fn chat_json(
+        &self,
+        messages: &[ChatMessage],
+        name: &str,
+        schema: &Value,
+    ) -> Result<Completion, LlmError> {
+        let body = serde_json::json!({
+            "model": self.settings.model, "messages": messages, "temperature": 0,
+            "response_format": {"type": "json_schema",
+                "json_schema": {"name": name, "strict": true, "schema": schema}},
+        });
+        self.complete(body).await
+    }
+
+    async fn complete(&self, body: Value) -> Result<Completion, LlmError> {
+        let url = format!("{}/chat/completions", self.settings.base_url);
         let endpoint = Endpoint {
             provider: "llm",
             name: "chat_completions",

@@ -5,8 +5,9 @@ use std::str::FromStr;
 use chrono::{DateTime, Duration, Utc};
 use otto_domain::jobs::{
     CheckMissingReports, CleanupEphemeralSessions, CleanupOldTasks, GenerateDailyReports, JobKind,
-    NewJob, PollUwcJobs, ProcessPendingTranscriptions, PurgeHeartbeats, PurgeIdempotencyKeys,
-    PurgeOutbox, PurgeScheduleRuns, Queue, RenewCalendarChannels, SlotPayload,
+    NewJob, PollUwcJobs, ProcessMissedCalls, ProcessPendingTranscriptions, PurgeHeartbeats,
+    PurgeIdempotencyKeys, PurgeOutbox, PurgeScheduleRuns, Queue, RenewCalendarChannels,
+    SlotPayload,
 };
 use otto_runtime::config::ScheduleOverride;
 
@@ -106,6 +107,13 @@ pub fn standard_schedule() -> Result<Vec<Schedule>, String> {
             "0 45 */6 * * *",
             CheckMissingReports::NAME,
             CheckMissingReports::QUEUE,
+        ),
+        // every minute, at :15
+        (
+            "process-missed-calls",
+            "15 * * * * *",
+            ProcessMissedCalls::NAME,
+            ProcessMissedCalls::QUEUE,
         ),
         // hourly, at :25: a channel expiring within a day is renewed well before it lapses
         (

@@ -13,6 +13,8 @@ pub mod error;
 pub mod followups;
 pub mod members;
 pub mod messages;
+pub mod missed_calls;
+pub mod property;
 pub mod sms;
 pub mod tasks;
 pub mod timeline;

@@ -132,6 +132,41 @@ pub async fn create(utx: &TenantTxn, new: NewTask) -> Result<(task::Model, bool)
     Ok((created, true))
 }
 
+/// Marks the task of `unique_key` done with `outcome` appended to its title (a provider closing
+/// the loop, e.g. Bland after a callback); false when there is no such open task.
+///
+/// # Errors
+/// On database failure.
+pub async fn complete_by_key(
+    utx: &TenantTxn,
+    unique_key: &str,
+    outcome: &str,
+) -> Result<bool, ServiceError> {
+    let Some(row) = utx
+        .scope()
+        .select::<task::Entity>()
+        .filter(task::Column::UniqueKey.eq(unique_key))
+        .filter(task::Column::Status.eq(OPEN))
+        .one(utx.conn())
+        .await?
+    else {
+        return Ok(false);
+    };
+    let title: String = format!("{} ({outcome})", row.title)
+        .chars()
+        .take(MAX_TITLE)
+        .collect();
+    let now = Utc::now();
+    let mut active: task::ActiveModel = row.into();
+    active.status = Set(DONE.to_owned());
+    active.completed_at = Set(Some(now));
+    active.title = Set(title);
+    active.updated_at = Set(now);
+    let updated = task::Entity::update(active).exec(utx.conn()).await?;
+    emit(utx, &updated);
+    Ok(true)
+}
+
 /// `task.updated` on the tenant's channel, the assignee's tasks channel and the lead's timeline.
 fn emit(utx: &TenantTxn, row: &task::Model) {
     let mut event = utx.event(

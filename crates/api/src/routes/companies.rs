@@ -22,6 +22,11 @@ pub struct Company {
     callrail_company_id: Option<String>,
     twilio_numbers: Vec<String>,
     lockdown_mode: bool,
+    /// Missed calls get a Bland callback besides their task (SPEC section 17).
+    missed_call_callbacks: bool,
+    /// `HH:MM` in `time_zone`: no callback is dialed from start to end (may wrap midnight).
+    quiet_hours_start: Option<String>,
+    quiet_hours_end: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -34,6 +39,19 @@ pub struct CompanyPatch {
     callrail_company_id: Option<Option<String>>,
     /// Replaces the company's numbers.
     twilio_numbers: Option<Vec<String>>,
+    missed_call_callbacks: Option<bool>,
+    /// `HH:MM`; `null` clears it.
+    #[serde(default, with = "double_option")]
+    quiet_hours_start: Option<Option<String>>,
+    #[serde(default, with = "double_option")]
+    quiet_hours_end: Option<Option<String>>,
+}
+
+/// A quiet-hours bound: `HH:MM`.
+fn quiet_time(field: &'static str, raw: String) -> Result<String, ApiError> {
+    chrono::NaiveTime::parse_from_str(raw.trim(), "%H:%M")
+        .map(|t| t.format("%H:%M").to_string())
+        .map_err(|_| ApiError::validation(field, "must be HH:MM"))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -84,6 +102,17 @@ pub async fn patch_company(
     }
     if let Some(zone) = patch.time_zone {
         changes.time_zone = Set(time_zone(zone)?);
+    }
+    if let Some(enabled) = patch.missed_call_callbacks {
+        changes.missed_call_callbacks = Set(enabled);
+    }
+    if let Some(start) = patch.quiet_hours_start {
+        changes.quiet_hours_start = Set(start
+            .map(|t| quiet_time("quiet_hours_start", t))
+            .transpose()?);
+    }
+    if let Some(end) = patch.quiet_hours_end {
+        changes.quiet_hours_end = Set(end.map(|t| quiet_time("quiet_hours_end", t)).transpose()?);
     }
     if let Some(callrail) = patch.callrail_company_id {
         changes.callrail_company_id = Set(callrail.filter(|c| !c.trim().is_empty()));
@@ -167,6 +196,9 @@ async fn load(
         callrail_company_id: row.callrail_company_id,
         twilio_numbers: numbers.into_iter().map(|n| n.phone_e164).collect(),
         lockdown_mode: row.lockdown_mode,
+        missed_call_callbacks: row.missed_call_callbacks,
+        quiet_hours_start: row.quiet_hours_start,
+        quiet_hours_end: row.quiet_hours_end,
     })
 }
 

@@ -35,6 +35,13 @@ pub struct Lead {
     source: Option<String>,
     status: String,
     assigned_user_id: Option<String>,
+    address: Option<String>,
+    /// The model's property facts (`property_type`, `year_built`, `roof_type`, `square_feet`,
+    /// `estimated_value`, `confidence`) once `property_status` is `ready`.
+    #[schema(value_type = Option<Object>)]
+    property: Option<serde_json::Value>,
+    /// `pending`, `ready` or `failed` (null: never asked).
+    property_status: Option<String>,
     version: i32,
     created_at: String,
     updated_at: String,
@@ -50,6 +57,9 @@ impl From<lead::Model> for Lead {
             source: row.source,
             status: row.status,
             assigned_user_id: row.assigned_user_id,
+            address: row.address,
+            property: row.property,
+            property_status: row.property_status,
             version: row.version,
             created_at: timestamp(row.created_at),
             updated_at: timestamp(row.updated_at),
@@ -68,6 +78,8 @@ pub struct LeadFields {
     source: Option<String>,
     status: Option<String>,
     assigned_user_id: Option<String>,
+    /// The property's address; a new one asks the model for property facts (when configured).
+    address: Option<String>,
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -88,6 +100,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .patch(patch_lead)
             .delete(delete_lead),
     );
+}
+
+/// Property facts are asked for only when a model is configured (`LLM_BASE_URL`).
+fn property_model_configured(state: &ApiState) -> bool {
+    state.ctx.config.integrations.llm.base_url.is_some()
 }
 
 /// The leads `caller` may see: all of the tenant's, or only their own for a rep.
@@ -143,7 +160,9 @@ pub async fn create_lead(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let now = Utc::now();
+    let address = clean_text("address", body.address)?;
     let row = lead::ActiveModel {
+        address: Set(address.clone()),
         id: Set(Uuid::now_v7()),
         name: Set(clean_text("name", body.name)?),
         phone: Set(body
@@ -165,7 +184,11 @@ pub async fn create_lead(
         ..Default::default()
     };
     let utx = begin(&state, &caller).await?;
-    let created = utx.scope().insert(row).await?;
+    let mut created = utx.scope().insert(row).await?;
+    if address.is_some() && property_model_configured(&state) {
+        otto_service::property::request(&utx, created.id).await?;
+        created.property_status = Some(otto_service::property::PENDING.to_owned());
+    }
     record_change(&utx, &caller, &created, "created");
     utx.commit(&state.ctx).await?;
     Ok(HttpResponse::Created()
@@ -210,6 +233,7 @@ pub async fn patch_lead(
         // Reassigning is a staff decision: refused like a route, audit row included.
         return Err(refuse(&state, &req, &caller, Staff::ROLES).await);
     }
+    let new_address = body.address.as_ref().is_some_and(|a| !a.trim().is_empty());
     let changes = validated_changes(body)?;
     let utx = begin(&state, &caller).await?;
     let scope = utx.scope();
@@ -240,6 +264,11 @@ pub async fn patch_lead(
     };
     if changed == 0 {
         return Err(ApiError::PreconditionFailed);
+    }
+    let mut current = current;
+    if new_address && property_model_configured(&state) {
+        otto_service::property::request(&utx, current.id).await?;
+        current.property_status = Some(otto_service::property::PENDING.to_owned());
     }
     record_change(&utx, &caller, &current, "updated");
     utx.commit(&state.ctx).await?;
@@ -295,6 +324,9 @@ fn validated_changes(body: LeadFields) -> Result<Vec<(lead::Column, Expr)>, ApiE
     }
     if let Some(assignee) = clean_text("assigned_user_id", body.assigned_user_id)? {
         changes.push((lead::Column::AssignedUserId, Expr::value(assignee)));
+    }
+    if let Some(address) = clean_text("address", body.address)? {
+        changes.push((lead::Column::Address, Expr::value(address)));
     }
     Ok(changes)
 }

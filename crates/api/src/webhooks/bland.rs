@@ -74,6 +74,17 @@ impl Effects for BlandCall {
         )
         .await?;
         ctx.emit(call_status_event(ctx.utx, &call));
+        // A callback Otto placed for a missed call: its task is done, with the outcome.
+        if let Some(missed) = text_of(self.body.pointer("/metadata/call_id"))
+            .and_then(|id| uuid::Uuid::parse_str(&id).ok())
+        {
+            let summary = text_of(self.body.get("summary"));
+            let outcome = match summary {
+                Some(summary) => format!("callback {status}: {summary}"),
+                None => format!("callback {status}"),
+            };
+            otto_service::missed_calls::close_callback(ctx.utx, missed, &outcome).await?;
+        }
         Ok(())
     }
 }

@@ -69,6 +69,19 @@ impl JobKind for SendSms {
     const QUEUE: Queue = Queue::Default;
 }
 
+/// Asks the model for a lead's property facts (SPEC section 17).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LookUpProperty {
+    pub tenant_id: TenantId,
+    pub lead_id: uuid::Uuid,
+    pub trace_id: TraceId,
+}
+
+impl JobKind for LookUpProperty {
+    const NAME: &'static str = "leads.property_intel";
+    const QUEUE: Queue = Queue::Default;
+}
+
 /// Pulls a company's Google Calendar changes (SPEC section 15); concurrent ones coalesce.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SyncCalendar {
@@ -179,6 +192,12 @@ scheduled_job!(
     Queue::Default
 );
 
+scheduled_job!(
+    /// One callback task (and, when enabled, one Bland call) per missed call.
+    ProcessMissedCalls,
+    "missed-calls.process",
+    Queue::Default
+);
 scheduled_job!(
     /// Renews the Google push channels that expire within a day.
     RenewCalendarChannels,

@@ -4,13 +4,15 @@
 pub mod calendar;
 pub mod callrail;
 pub mod maintenance;
+pub mod missed_calls;
 pub mod pipeline;
+pub mod property;
 pub mod reports;
 pub mod sms;
 
 use otto_domain::jobs::{
-    CheckMissingReports, EnrichCallRailCall, GenerateDailyReports, PushAppointment,
-    RenewCalendarChannels, SendSms, SyncCalendar,
+    CheckMissingReports, EnrichCallRailCall, GenerateDailyReports, LookUpProperty,
+    ProcessMissedCalls, PushAppointment, RenewCalendarChannels, SendSms, SyncCalendar,
 };
 
 use crate::Registry;
@@ -25,6 +27,8 @@ pub fn registry(config: &otto_runtime::Config) -> Registry {
         .add::<CheckMissingReports>(())
         .add::<SendSms>(sms::sender(config))
         .add::<EnrichCallRailCall>(callrail::client(config))
+        .add::<ProcessMissedCalls>(missed_calls::callbacks(config))
+        .add::<LookUpProperty>(property::model(config))
         .add::<SyncCalendar>(calendar::sync(config))
         .add::<PushAppointment>(calendar::sync(config))
         .add::<RenewCalendarChannels>(calendar::sync(config));
