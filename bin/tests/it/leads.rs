@@ -261,7 +261,30 @@ async fn company_numbers_are_normalised_and_unique_across_tenants() -> TestResul
     assert_eq!(
         company,
         json!({"id": "org_n1", "name": "Acme HVAC", "time_zone": "America/Denver", "callrail_company_id": "COM123",
-            "twilio_numbers": ["+15550001111", "+15550002222"], "lockdown_mode": false})
+            "twilio_numbers": ["+15550001111", "+15550002222"], "lockdown_mode": false,
+            "missed_call_callbacks": false, "quiet_hours_start": null, "quiet_hours_end": null})
+    );
+    // Callback settings: quiet hours are HH:MM.
+    let (code, _) = app
+        .json(
+            Method::PATCH,
+            "/v1/companies/org_n1",
+            &first,
+            Some(json!({"quiet_hours_start": "9pm"})),
+        )
+        .await?;
+    assert_eq!(code, 422);
+    let (code, changed) = app
+        .json(Method::PATCH, "/v1/companies/org_n1", &first,
+            Some(json!({"missed_call_callbacks": true, "quiet_hours_start": "21:00", "quiet_hours_end": "08:00"})))
+        .await?;
+    assert_eq!(
+        (
+            code,
+            &changed["quiet_hours_start"],
+            &changed["missed_call_callbacks"]
+        ),
+        (200, &json!("21:00"), &json!(true))
     );
     let steal = app
         .authed(Method::PATCH, "/v1/companies/org_n2", &second)
