@@ -248,3 +248,105 @@ fn a_bad_clerk_key_is_reported_as_configuration() -> TestResult {
     std::fs::remove_dir_all(&dir)?;
     Ok(())
 }
+
+/// `SENTRY_DSN`: a failing request of the real binary reaches the DSN's ingest URL as one event
+/// tagged with its trace, request, tenant and user, with the phone number it mentioned scrubbed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_error_reaches_sentry_tagged_and_scrubbed() -> TestResult {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let ingest = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/42/envelope/"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"id": "ok"})))
+        .mount(&ingest)
+        .await;
+    let dsn = format!("http://publickey@{}/42", ingest.address());
+    let dir = scratch_dir()?;
+    let db = TestDatabase::sqlite();
+    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let mut child = clean(API, &dir)
+        .env("DATABASE_URL", db.url())
+        .env("PORT", port.to_string())
+        .env("SENTRY_DSN", &dsn)
+        // The default level: request spans (which carry the tags) are recorded.
+        .env("LOG_LEVEL", "info")
+        .env("DEV_EMIT_KEY", "dev-key")
+        .stdout(Stdio::null())
+        .spawn()?;
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let up = eventually(Duration::from_secs(20), || async {
+        client
+            .get(format!("{base}/health"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+    assert!(up, "otto-api did not come up");
+    let token = String::from_utf8(
+        clean(API, &dir)
+            .env("DATABASE_URL", db.url())
+            .args([
+                "token",
+                "--tenant",
+                "org_sentry",
+                "--user",
+                "user_sentry",
+                "--role",
+                "leadership",
+            ])
+            .output()?
+            .stdout,
+    )?;
+    let response = client
+        .post(format!("{base}/internal/dev/error"))
+        .header("x-dev-key", "dev-key")
+        .bearer_auth(token.trim())
+        .json(&serde_json::json!({"message": "sentry-marker from +1 555 123 4567"}))
+        .send()
+        .await?;
+    assert_eq!(response.status(), 500);
+    let request_id = response
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .ok_or("no X-Request-Id")?
+        .to_owned();
+    let events = || async {
+        ingest
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+            .filter(|body| body.contains("sentry-marker"))
+            .collect::<Vec<_>>()
+    };
+    let sent = eventually(Duration::from_secs(15), || async {
+        !events().await.is_empty()
+    })
+    .await;
+    let status = sigterm_and_wait(&mut child).await?;
+    assert!(sent, "no event reached the ingest URL");
+    assert!(status.is_some_and(|s| s.success()));
+    let bodies = events().await;
+    assert_eq!(bodies.len(), 1, "one event: {bodies:?}");
+    let event: serde_json::Value = bodies[0]
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|item| item.get("tags").is_some())
+        .ok_or("no event item in the envelope")?;
+    let tags = &event["tags"];
+    assert_eq!(tags["trace_id"], serde_json::json!(request_id));
+    assert_eq!(tags["request_id"], serde_json::json!(request_id));
+    assert_eq!(tags["tenant_id"], serde_json::json!("org_sentry"));
+    assert_eq!(tags["user_id"], serde_json::json!("user_sentry"));
+    assert!(
+        !bodies[0].contains("555 123") && bodies[0].contains("+1******4567"),
+        "the phone number is masked as in the logs: {}",
+        bodies[0]
+    );
+    Ok(())
+}

@@ -14,7 +14,7 @@ use crate::routes::{
 #[openapi(
     info(title = "Otto API", description = "Sales-call intelligence backend for home-services companies."),
     paths(
-        ops::health, ops::ready, ops::worker_heartbeat, ops::metrics,
+        ops::health, ops::ready, ops::worker_heartbeat, ops::metrics, ops::dev_error,
         me::me, me::session,
         companies::get_company, companies::patch_company, companies::lockdown,
         leads::list_leads, leads::create_lead, leads::get_lead, leads::patch_lead, leads::delete_lead,

@@ -176,6 +176,8 @@ pub struct TelemetryConfig {
     pub log_level: String,
     pub redact_pii: bool,
     pub otel_endpoint: Option<String>,
+    /// `SENTRY_DSN`: errors and panics are reported there when set.
+    pub sentry_dsn: Option<String>,
     pub service_name_api: String,
     pub service_name_worker: String,
 }
@@ -555,6 +557,7 @@ impl Config {
                 log_level: get("LOG_LEVEL").unwrap_or_else(|| "info".to_owned()),
                 redact_pii: flag_or(&get, "OBS_REDACT_PII", true)?,
                 otel_endpoint: get("OTEL_EXPORTER_OTLP_ENDPOINT").filter(|v| !v.is_empty()),
+                sentry_dsn: get("SENTRY_DSN").filter(|v| !v.trim().is_empty()),
                 service_name_api: get("OTEL_SERVICE_NAME_API")
                     .unwrap_or_else(|| "otto-api".to_owned()),
                 service_name_worker: get("OTEL_SERVICE_NAME_WORKER")

@@ -33,6 +33,9 @@ pub fn init(service: Service, config: &Config) -> CancellationToken {
                 Service::Scheduler => format!("{}-scheduler", config.telemetry.service_name_worker),
             },
         });
+    if let Some(dsn) = &config.telemetry.sentry_dsn {
+        telemetry::errors::init(dsn, config.environment.as_str(), service.as_str());
+    }
     telemetry::init(
         service,
         &config.telemetry.log_level,

@@ -78,13 +78,9 @@ pub struct EmitQuery {
     tenant_id: String,
 }
 
-/// Publishes a test event (development only): 404 in production or without `DEV_EMIT_KEY`,
-/// 403 with a wrong `X-Dev-Key`.
-pub async fn test_emit(
-    req: HttpRequest,
-    state: web::Data<ApiState>,
-    query: web::Query<EmitQuery>,
-) -> Result<HttpResponse, ApiError> {
+/// Development-only routes: 404 in production or without `DEV_EMIT_KEY`, 403 with a wrong
+/// `X-Dev-Key`.
+pub(crate) fn require_dev_key(req: &HttpRequest, state: &ApiState) -> Result<(), ApiError> {
     let config = &state.ctx.config;
     let Some(key) = config
         .realtime
@@ -102,6 +98,17 @@ pub async fn test_emit(
     if given.as_bytes() != key.expose().as_bytes() {
         return Err(ApiError::Forbidden("Wrong X-Dev-Key.".to_owned()));
     }
+    Ok(())
+}
+
+/// Publishes a test event (development only): 404 in production or without `DEV_EMIT_KEY`,
+/// 403 with a wrong `X-Dev-Key`.
+pub async fn test_emit(
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+    query: web::Query<EmitQuery>,
+) -> Result<HttpResponse, ApiError> {
+    require_dev_key(&req, &state)?;
     let tenant = TenantId::try_from(query.tenant_id.as_str())?;
     let trace = RequestContext::current()
         .map(|c| c.trace_id)

@@ -31,7 +31,34 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(crate::route_list::resource("/health").get(health))
         .service(crate::route_list::resource("/ready").get(ready))
         .service(crate::route_list::resource("/internal/worker/heartbeat").get(worker_heartbeat))
-        .service(crate::route_list::resource("/metrics").get(metrics));
+        .service(crate::route_list::resource("/metrics").get(metrics))
+        .service(crate::route_list::resource("/internal/dev/error").post(dev_error));
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct DevErrorRequest {
+    /// Put in the error's cause (scrubbed like the logs before it is reported).
+    message: String,
+}
+
+/// Fails on purpose (development only, `X-Dev-Key`), so a deployment's error reporting can be
+/// checked end to end: a 500 problem, an error log with the cause, a Sentry event with
+/// `SENTRY_DSN`. Signed in, the report carries the caller's tenant and user.
+#[utoipa::path(post, path = "/internal/dev/error", tag = "ops", request_body = DevErrorRequest,
+    responses((status = 500, body = Problem, description = "Always: the deliberate failure"),
+        (status = 403, body = Problem, description = "Wrong `X-Dev-Key`"),
+        (status = 404, body = Problem, description = "Production, or no `DEV_EMIT_KEY`")))]
+pub async fn dev_error(
+    state: web::Data<ApiState>,
+    req: actix_web::HttpRequest,
+    _caller: Option<crate::auth::Authorized<crate::auth::AnyRole>>,
+    body: web::Json<DevErrorRequest>,
+) -> Result<HttpResponse, ApiError> {
+    crate::realtime::require_dev_key(&req, &state)?;
+    Err(ApiError::Internal(anyhow::anyhow!(
+        "deliberate failure for error reporting: {}",
+        body.message
+    )))
 }
 
 /// Liveness: answers without touching any dependency.

@@ -79,10 +79,10 @@ impl JsonLogLayer {
 }
 
 /// The fields recorded on a span, kept in its extensions for the events inside it.
-struct SpanFields(Map<String, Value>);
+pub(crate) struct SpanFields(pub(crate) Map<String, Value>);
 
 #[derive(Default)]
-struct JsonVisitor(Map<String, Value>);
+pub(crate) struct JsonVisitor(pub(crate) Map<String, Value>);
 
 impl Visit for JsonVisitor {
     fn record_f64(&mut self, field: &Field, value: f64) {

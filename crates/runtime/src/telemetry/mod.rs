@@ -1,5 +1,6 @@
 //! Logs: one JSON object per line with the fields of SPEC section 5, PII masked by default.
 
+pub mod errors;
 mod json_layer;
 pub mod otlp;
 pub mod redact;
@@ -76,10 +77,12 @@ pub fn init(service: Service, level: &str, redact_pii: bool, otlp: Option<OtlpSe
         }
     });
     let export = provider.as_ref().map(otlp::layer);
+    let reporting = errors::enabled().then(errors::layer);
     let installed = tracing_subscriber::registry()
         .with(filter)
         .with(JsonLogLayer::new(service, redact_pii, LogSink::Stdout))
         .with(export)
+        .with(reporting)
         .try_init()
         .is_ok();
     if let Some(provider) = provider {

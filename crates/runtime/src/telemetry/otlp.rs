@@ -55,6 +55,7 @@ pub(crate) fn keep(provider: SdkTracerProvider) {
 
 /// Flushes and stops the exporter (end of `main`); a no-op without one.
 pub fn shutdown() {
+    super::errors::flush();
     if let Some(provider) = PROVIDER.get()
         && let Err(err) = provider.shutdown()
     {
