@@ -14,3 +14,6 @@ pub use event::{EventEnvelope, Severity};
 pub use ids::{AppointmentId, CallId, LeadId, TaskId, TenantId, TraceId, UserId};
 pub use phone::PhoneE164;
 pub use role::Role;
+
+#[cfg(test)]
+mod phone_properties;

@@ -22,4 +22,7 @@ pub mod transcripts;
 pub mod visibility;
 pub mod zone;
 
+#[cfg(test)]
+mod properties;
+
 pub use error::ServiceError;

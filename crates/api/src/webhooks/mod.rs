@@ -11,6 +11,9 @@ mod tenants;
 mod twilio;
 mod uwc;
 
+#[cfg(test)]
+mod parsing_properties;
+
 use actix_web::middleware::from_fn;
 use actix_web::{HttpRequest, web};
 use otto_domain::CallId;
