@@ -44,10 +44,27 @@ ensure_redis() {
   wait_for "Redis on 127.0.0.1:$REDIS_PORT" redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping
 }
 
+# promtool (Debian package prometheus) checks and unit-tests the alert rules.
+ensure_promtool() {
+  command -v promtool >/dev/null 2>&1 && return 0
+  if command -v apt-get >/dev/null 2>&1; then
+    echo "installing promtool (apt-get install prometheus)..."
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus >/dev/null 2>&1 ||
+      { apt-get update >/dev/null 2>&1 &&
+        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus >/dev/null 2>&1; } ||
+      true
+  fi
+  command -v promtool >/dev/null 2>&1 || fail "promtool missing and could not be installed (apt-get install prometheus)"
+}
+
 command -v pg_isready >/dev/null 2>&1 || fail "pg_isready missing (apt-get install postgresql-client)"
 command -v redis-cli >/dev/null 2>&1 || fail "redis-cli missing (apt-get install redis-tools)"
 ensure_postgres
 ensure_redis
+
+ensure_promtool
+promtool check rules ops/prometheus/alerts.yml
+promtool test rules ops/prometheus/alerts_test.yml
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings

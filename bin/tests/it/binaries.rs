@@ -350,3 +350,37 @@ async fn a_server_error_reaches_sentry_tagged_and_scrubbed() -> TestResult {
     );
     Ok(())
 }
+
+/// `METRICS_PORT`: the worker answers Prometheus scrapes with its own metrics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_serves_its_metrics_on_metrics_port() -> TestResult {
+    let dir = scratch_dir()?;
+    let db = TestDatabase::sqlite();
+    let status = clean(API, &dir)
+        .env("DATABASE_URL", db.url())
+        .arg("migrate")
+        .status()?;
+    assert!(status.success());
+    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let mut child = clean(WORKER, &dir)
+        .env("DATABASE_URL", db.url())
+        .env("METRICS_PORT", port.to_string())
+        .stdout(Stdio::null())
+        .spawn()?;
+    let client = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let served = eventually(Duration::from_secs(20), || async {
+        match client.get(&url).send().await {
+            Ok(response) => response
+                .text()
+                .await
+                .is_ok_and(|t| t.contains("worker_task_total")),
+            Err(_) => false,
+        }
+    })
+    .await;
+    let status = sigterm_and_wait(&mut child).await?;
+    assert!(served, "no worker metrics on METRICS_PORT");
+    assert!(status.is_some_and(|s| s.success()));
+    Ok(())
+}

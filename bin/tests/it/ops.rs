@@ -251,3 +251,116 @@ async fn every_registered_route_is_documented_and_every_documented_route_is_serv
     app.stop().await;
     Ok(())
 }
+
+/// The metric names of a PromQL expression: identifiers that are not functions, keywords or
+/// label names (label matchers, `by (...)` lists and range selectors are removed first).
+fn metric_names(expr: &str) -> Vec<String> {
+    let mut cleaned = String::new();
+    let mut depth_braces = 0;
+    let mut depth_brackets = 0;
+    for c in expr.chars() {
+        match c {
+            '{' => depth_braces += 1,
+            '}' => depth_braces -= 1,
+            '[' => depth_brackets += 1,
+            ']' => depth_brackets -= 1,
+            _ if depth_braces == 0 && depth_brackets == 0 => cleaned.push(c),
+            _ => {}
+        }
+    }
+    for keyword in ["by", "without", "on", "ignoring"] {
+        while let Some(at) = cleaned.find(&format!("{keyword} (")) {
+            let end = cleaned[at..]
+                .find(')')
+                .map_or(cleaned.len(), |e| at + e + 1);
+            cleaned.replace_range(at..end, " ");
+        }
+    }
+    let chars: Vec<char> = cleaned.chars().collect();
+    let mut names = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i].is_ascii_alphabetic() || chars[i] == '_' {
+            let start = i;
+            while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '_') {
+                i += 1;
+            }
+            let word: String = chars[start..i].iter().collect();
+            let next = chars[i..].iter().find(|c| !c.is_whitespace());
+            let keyword = ["and", "or", "unless", "bool", "offset"].contains(&word.as_str());
+            if next != Some(&'(') && !keyword {
+                names.push(word);
+            }
+        } else {
+            i += 1;
+        }
+    }
+    names
+}
+
+/// Every metric the alert rules name is exported by a running otto-api: a renamed metric fails
+/// here, not on the pager.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_metric_of_the_alert_rules_is_exported() -> TestResult {
+    let rules = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../ops/prometheus/alerts.yml"
+    ))?;
+    let dashboard: Value = serde_json::from_str(&std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../ops/grafana/otto.json"
+    ))?)?;
+    let panel_exprs: Vec<String> = dashboard["panels"]
+        .as_array()
+        .ok_or("no panels")?
+        .iter()
+        .flat_map(|panel| panel["targets"].as_array().cloned().unwrap_or_default())
+        .filter_map(|target| target["expr"].as_str().map(str::to_owned))
+        .collect();
+    let mut wanted: Vec<String> = rules
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("expr:").map(str::to_owned))
+        .chain(panel_exprs)
+        .flat_map(|expr| metric_names(&expr))
+        .collect();
+    wanted.sort();
+    wanted.dedup();
+    assert!(wanted.len() >= 20, "{wanted:?}");
+    assert!(
+        metric_names("sum by (le) (rate(http_request_duration_ms_bucket{le=\"5\"}[5m])) > 1")
+            .contains(&"http_request_duration_ms_bucket".to_owned())
+    );
+    let app = TestApp::spawn(TestDatabase::sqlite(), &[]).await?;
+    app.get("/health").await?;
+    // One job through the in-process worker, for the job series.
+    let noop = otto_domain::jobs::JobKind::to_job(&otto_domain::jobs::Noop {})?;
+    app.ctx.queue.push(noop).await?;
+    let exported = |text: &str, name: &str| {
+        text.lines().any(|line| {
+            line.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+        })
+    };
+    let missing = || async {
+        let text = match app.get("/metrics").await {
+            Ok(response) => response.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        wanted
+            .iter()
+            .filter(|name| !exported(&text, name))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let all_there = eventually(Duration::from_secs(20), || async {
+        missing().await.is_empty()
+    })
+    .await;
+    let missing = missing().await;
+    assert!(
+        all_there,
+        "named by the rules but not exported: {missing:?}"
+    );
+    app.stop().await;
+    Ok(())
+}

@@ -178,6 +178,9 @@ pub struct TelemetryConfig {
     pub otel_endpoint: Option<String>,
     /// `SENTRY_DSN`: errors and panics are reported there when set.
     pub sentry_dsn: Option<String>,
+    /// `METRICS_PORT`: where `otto-worker` and `otto-scheduler` answer `/metrics` (off when unset;
+    /// `otto-api` serves `/metrics` on its own port).
+    pub metrics_port: Option<u16>,
     pub service_name_api: String,
     pub service_name_worker: String,
 }
@@ -558,6 +561,13 @@ impl Config {
                 redact_pii: flag_or(&get, "OBS_REDACT_PII", true)?,
                 otel_endpoint: get("OTEL_EXPORTER_OTLP_ENDPOINT").filter(|v| !v.is_empty()),
                 sentry_dsn: get("SENTRY_DSN").filter(|v| !v.trim().is_empty()),
+                metrics_port: match get("METRICS_PORT").filter(|v| !v.trim().is_empty()) {
+                    Some(raw) => Some(raw.trim().parse().map_err(|e| ConfigError::Invalid {
+                        name: "METRICS_PORT",
+                        reason: format!("'{raw}': {e}"),
+                    })?),
+                    None => None,
+                },
                 service_name_api: get("OTEL_SERVICE_NAME_API")
                     .unwrap_or_else(|| "otto-api".to_owned()),
                 service_name_worker: get("OTEL_SERVICE_NAME_WORKER")

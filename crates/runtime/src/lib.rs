@@ -10,6 +10,7 @@ pub mod event_bus;
 pub mod google_config;
 pub mod jobs;
 pub mod leader;
+pub mod metrics_endpoint;
 pub mod metrics_recorder;
 pub mod outbox_relay;
 pub mod rate_config;

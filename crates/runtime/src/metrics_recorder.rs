@@ -35,7 +35,33 @@ pub fn install() -> Option<PrometheusHandle> {
                         upkeep.run_upkeep();
                     }
                 });
+            register_baseline();
             Some(handle)
         })
         .clone()
+}
+
+/// Counters the alert rules divide or watch, exported at zero from the start: a rule over a
+/// series that does not exist yet says nothing, and a renamed metric must fail the rules' test,
+/// not wait for the first incident (`ops/prometheus/alerts.yml`).
+fn register_baseline() {
+    for name in [
+        "webhook_processed_total",
+        "webhook_failures_total",
+        "ws_messages_sent_total",
+        "ws_messages_dropped_total",
+        "dashboard_cache_hits_total",
+        "dashboard_cache_misses_total",
+        "rate_limit_backend_errors_total",
+        "worker_task_total",
+        "webhook_duplicates_total",
+        "asr_minutes_total",
+        "sms_sent_total",
+        "assistant_turns_total",
+        "assistant_bookings_total",
+        "llm_tokens_total",
+    ] {
+        metrics::counter!(name).absolute(0);
+    }
+    metrics::gauge!("ws_connections").set(0.0);
 }

@@ -44,6 +44,16 @@ pub fn init(service: Service, config: &Config) -> CancellationToken {
     );
     let token = CancellationToken::new();
     tokio::spawn(crate::shutdown::cancel_on_signal(token.clone()));
+    if let (Some(port), Service::Worker | Service::Scheduler) =
+        (config.telemetry.metrics_port, service)
+    {
+        let shutdown = token.clone();
+        tokio::spawn(async move {
+            if let Err(err) = crate::metrics_endpoint::serve(port, shutdown).await {
+                tracing::error!(port, error = %err, "metrics endpoint unavailable");
+            }
+        });
+    }
     token
 }
 

@@ -210,9 +210,33 @@ pub async fn metrics(state: web::Data<ApiState>) -> Result<HttpResponse, ApiErro
         )));
     };
     record_pool_gauges(&state.ctx.db);
+    record_dependency_gauges(&state).await;
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(handle.render()))
+}
+
+/// What the alert rules need at scrape time: each dependency up (1) or not (0), as `/ready`
+/// checks it, and the age of the freshest worker heartbeat.
+async fn record_dependency_gauges(state: &ApiState) {
+    let limit = state.ctx.config.http.ready_check_timeout;
+    let database = within(limit, database_ok(&state.ctx.db)).await;
+    metrics::gauge!("otto_dependency_up", "dependency" => "database")
+        .set(f64::from(u8::from(database)));
+    if let Some(pool) = &state.ctx.redis {
+        let redis = within(limit, otto_runtime::redis_pool::ping(pool)).await;
+        metrics::gauge!("otto_dependency_up", "dependency" => "redis")
+            .set(f64::from(u8::from(redis)));
+    }
+    let newest = heartbeats::live_since(&state.ctx.db, chrono::DateTime::<Utc>::MIN_UTC)
+        .await
+        .ok()
+        .and_then(|beats| beats.into_iter().map(|b| b.last_beat).max());
+    // Never beaten: a day, far past any threshold.
+    let age = newest.map_or(86_400.0, |at| {
+        (Utc::now() - at).num_milliseconds() as f64 / 1000.0
+    });
+    metrics::gauge!("worker_heartbeat_age_seconds").set(age.max(0.0));
 }
 
 fn record_pool_gauges(db: &DatabaseConnection) {
