@@ -57,10 +57,22 @@ ensure_promtool() {
   command -v promtool >/dev/null 2>&1 || fail "promtool missing and could not be installed (apt-get install prometheus)"
 }
 
+# detect-secrets (PyPI) scans the tracked files against the reviewed baseline.
+ensure_detect_secrets() {
+  command -v detect-secrets >/dev/null 2>&1 && return 0
+  echo "installing detect-secrets (pip install detect-secrets)..."
+  python3 -m pip install -q detect-secrets >/dev/null 2>&1 || true
+  command -v detect-secrets >/dev/null 2>&1 || fail "detect-secrets missing and could not be installed (pip install detect-secrets)"
+}
+
 command -v pg_isready >/dev/null 2>&1 || fail "pg_isready missing (apt-get install postgresql-client)"
 command -v redis-cli >/dev/null 2>&1 || fail "redis-cli missing (apt-get install redis-tools)"
 ensure_postgres
 ensure_redis
+
+ensure_detect_secrets
+python3 scripts/secrets_check.py --self-test
+python3 scripts/secrets_check.py
 
 ensure_promtool
 promtool check rules ops/prometheus/alerts.yml
