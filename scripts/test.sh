@@ -81,3 +81,8 @@ promtool test rules ops/prometheus/alerts_test.yml
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace
+
+# The deploy checks against real instances started from the debug binaries, in both modes.
+cargo build -p ws-bench
+scripts/verify_local.sh embedded
+scripts/verify_local.sh distributed
