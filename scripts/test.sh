@@ -57,6 +57,14 @@ ensure_promtool() {
   command -v promtool >/dev/null 2>&1 || fail "promtool missing and could not be installed (apt-get install prometheus)"
 }
 
+# schemathesis (PyPI) fuzzes the API from its OpenAPI document.
+ensure_schemathesis() {
+  command -v schemathesis >/dev/null 2>&1 && return 0
+  echo "installing schemathesis (pip install schemathesis)..."
+  python3 -m pip install -q schemathesis >/dev/null 2>&1 || true
+  command -v schemathesis >/dev/null 2>&1 || fail "schemathesis missing and could not be installed (pip install schemathesis)"
+}
+
 # detect-secrets (PyPI) scans the tracked files against the reviewed baseline.
 ensure_detect_secrets() {
   command -v detect-secrets >/dev/null 2>&1 && return 0
@@ -86,3 +94,5 @@ cargo test --workspace
 cargo build -p ws-bench
 scripts/verify_local.sh embedded
 scripts/verify_local.sh distributed
+ensure_schemathesis
+scripts/fuzz_api.sh

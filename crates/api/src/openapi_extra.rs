@@ -70,7 +70,11 @@ fn with_path_parameters(mut operation: OperationBuilder, path: &str) -> Operatio
                 ParameterBuilder::new()
                     .name(name)
                     .parameter_in(ParameterIn::Path)
-                    .required(Required::True),
+                    .required(Required::True)
+                    .schema(Some(
+                        utoipa::openapi::ObjectBuilder::new()
+                            .schema_type(utoipa::openapi::schema::Type::String),
+                    )),
             );
         }
     }

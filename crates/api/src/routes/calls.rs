@@ -192,6 +192,7 @@ pub async fn list_calls(
 }
 
 #[utoipa::path(get, path = "/v1/calls/{id}", tag = "calls", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The call")),
     responses((status = 200, body = CallDetail, description = "The call"),
         (status = 404, body = crate::problem::Problem, description = "Not found (or not the caller's)")))]
 pub async fn get_call(
@@ -207,6 +208,7 @@ pub async fn get_call(
 }
 
 #[utoipa::path(patch, path = "/v1/calls/{id}", tag = "calls", security(("bearer" = [])), request_body = CallPatch,
+    params(("id" = uuid::Uuid, Path, description = "The call")),
     responses((status = 200, body = CallDetail, description = "The call as changed"),
         (status = 403, body = crate::problem::Problem, description = "Role not allowed"),
         (status = 404, body = crate::problem::Problem, description = "Not found"),

@@ -198,6 +198,7 @@ pub async fn create_lead(
 }
 
 #[utoipa::path(get, path = "/v1/leads/{id}", tag = "leads", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The lead")),
     responses((status = 200, body = Lead, description = "OK"), (status = 404, body = crate::problem::Problem, description = "Not found (or another company's)")))]
 pub async fn get_lead(
     state: web::Data<ApiState>,
@@ -217,7 +218,7 @@ pub async fn get_lead(
 }
 
 #[utoipa::path(patch, path = "/v1/leads/{id}", tag = "leads", security(("bearer" = [])), request_body = LeadFields,
-    params(("If-Match" = String, Header, description = "The lead's ETag, e.g. \"3\"")),
+    params(("id" = uuid::Uuid, Path, description = "The lead"), ("If-Match" = String, Header, description = "The lead's ETag, e.g. \"3\"")),
     responses((status = 200, body = Lead, description = "OK"), (status = 404, body = crate::problem::Problem, description = "Not found (or another company's)"),
         (status = 412, body = crate::problem::Problem, description = "Stale version: fetch again and retry with its ETag"), (status = 428, body = crate::problem::Problem, description = "If-Match required")))]
 pub async fn patch_lead(
@@ -278,6 +279,7 @@ pub async fn patch_lead(
 }
 
 #[utoipa::path(delete, path = "/v1/leads/{id}", tag = "leads", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The lead")),
     responses((status = 204, description = "Deleted"), (status = 404, body = crate::problem::Problem, description = "Not found (or another company's)")))]
 pub async fn delete_lead(
     state: web::Data<ApiState>,

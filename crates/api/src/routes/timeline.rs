@@ -41,7 +41,7 @@ impl From<Entry> for TimelineItem {
     }
 }
 
-#[utoipa::path(get, path = "/v1/leads/{id}/timeline", tag = "leads", security(("bearer" = [])), params(PageQuery),
+#[utoipa::path(get, path = "/v1/leads/{id}/timeline", tag = "leads", security(("bearer" = [])), params(("id" = uuid::Uuid, Path, description = "The lead"), PageQuery),
     responses((status = 200, description = "`{items: [TimelineItem], next_cursor}`, newest first"),
         (status = 404, body = crate::problem::Problem, description = "No such lead (or not the caller's)"),
         (status = 422, body = crate::problem::Problem, description = "Invalid limit or cursor")))]
