@@ -3,6 +3,9 @@
 //! `otto-scheduler` run one each. The binaries and the integration tests build the API through
 //! [`api`], so both wire it the same way.
 
+pub mod demo;
+pub mod mock_uwc;
+
 use otto_api::Application;
 use otto_runtime::context::StartError;
 use otto_runtime::{AppContext, Config, Mode};

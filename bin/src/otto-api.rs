@@ -40,6 +40,9 @@ enum Command {
     },
     /// Sign a sample provider delivery with this deployment's secrets and send it.
     ReplayWebhook(replay::Replay),
+    /// Development only: the whole product with a demo company and a day of calls, bookings,
+    /// tasks and texts (idempotent), then serve until Ctrl-C.
+    Demo,
 }
 
 #[tokio::main]
@@ -66,6 +69,15 @@ async fn main() -> std::process::ExitCode {
             }
         };
     }
+    if let Command::Demo = command {
+        return match otto::demo::run().await {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("otto-api demo: {err}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     let result = match command {
         Command::Serve => {
             let shutdown = startup::init(Service::Api, &config);
@@ -78,7 +90,7 @@ async fn main() -> std::process::ExitCode {
                 tracing::info!("migrations applied");
             })
         }
-        Command::Token { .. } | Command::ReplayWebhook(_) => Ok(()),
+        Command::Token { .. } | Command::ReplayWebhook(_) | Command::Demo => Ok(()),
     };
     otto_runtime::telemetry::otlp::shutdown();
     match result {

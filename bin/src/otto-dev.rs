@@ -1,7 +1,7 @@
 //! `otto-dev`: tools for running Otto on one machine.
 
 mod bench_jobs;
-mod mock_uwc;
+use otto::mock_uwc;
 
 use std::time::Duration;
 

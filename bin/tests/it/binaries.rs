@@ -384,3 +384,106 @@ async fn the_worker_serves_its_metrics_on_metrics_port() -> TestResult {
     assert!(status.is_some_and(|s| s.success()));
     Ok(())
 }
+
+/// Runs `otto-api demo` on `db` until it prints its token; returns the child and the token.
+fn start_demo(
+    dir: &std::path::Path,
+    db: &TestDatabase,
+    port: u16,
+) -> Result<(std::process::Child, String), Box<dyn std::error::Error>> {
+    use std::io::BufRead;
+    let mut child = clean(API, dir)
+        .env("DATABASE_URL", db.url())
+        .env("PORT", port.to_string())
+        .arg("demo")
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Some(token) = line.strip_prefix("export TOKEN=") {
+                let _ = sender.send(token.to_owned());
+            }
+        }
+    });
+    let token = receiver.recv_timeout(Duration::from_secs(60))?;
+    Ok((child, token))
+}
+
+async fn count(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    what: &str,
+) -> Result<usize, Box<dyn std::error::Error>> {
+    let page: serde_json::Value = client
+        .get(format!("{base}/v1/{what}?limit=100"))
+        .bearer_auth(token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(page["items"].as_array().map_or(0, Vec::len))
+}
+
+/// `otto-api demo`: a company with a day of calls (transcribed by the in-process mock UWC),
+/// appointments, tasks and texts; a second run adds nothing; refused outside development.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_seeds_a_living_day_once() -> TestResult {
+    let dir = scratch_dir()?;
+    let db = TestDatabase::sqlite();
+    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let base = format!("http://127.0.0.1:{port}");
+    // Every request bounded: a stuck instance fails the test instead of hanging it.
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    let (mut first, token) = start_demo(&dir, &db, port)?;
+    assert_eq!(count(&client, &base, &token, "calls").await?, 12);
+    assert_eq!(count(&client, &base, &token, "appointments").await?, 4);
+    assert_eq!(count(&client, &base, &token, "messages").await?, 2);
+    let transcribed = eventually(Duration::from_secs(30), || async {
+        let page: Option<serde_json::Value> = match client
+            .get(format!("{base}/v1/calls?limit=100"))
+            .bearer_auth(&token)
+            .send()
+            .await
+        {
+            Ok(response) => response.json().await.ok(),
+            Err(_) => None,
+        };
+        page.and_then(|p| p["items"].as_array().cloned())
+            .is_some_and(|items| items.iter().filter(|c| c["status"] == "analyzed").count() == 9)
+    })
+    .await;
+    assert!(
+        transcribed,
+        "the pipeline never transcribed the answered calls"
+    );
+    let tasks = count(&client, &base, &token, "tasks").await?;
+    assert!(sigterm_and_wait(&mut first).await?.is_some());
+
+    let (mut second, token) = start_demo(&dir, &db, port)?;
+    assert_eq!(
+        count(&client, &base, &token, "calls").await?,
+        12,
+        "a second run adds nothing"
+    );
+    assert_eq!(count(&client, &base, &token, "appointments").await?, 4);
+    assert_eq!(count(&client, &base, &token, "messages").await?, 2);
+    assert_eq!(count(&client, &base, &token, "tasks").await?, tasks);
+    assert!(sigterm_and_wait(&mut second).await?.is_some());
+
+    let refused = production(API, &dir).arg("demo").output()?;
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("development only"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    Ok(())
+}
