@@ -3,10 +3,8 @@
 //! Twilio, so a retry after a crash looks for the message before sending again.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::{ConnectionTrait, DatabaseBackend};
 
-use crate::m20261122_000002_row_level_security::APP_ROLE;
-use crate::tables::index;
+use crate::tables::{index, tenant_row_security};
 
 const TABLE: &str = "api_idempotency_keys";
 
@@ -56,19 +54,7 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        if manager.get_database_backend() == DatabaseBackend::Postgres {
-            manager
-                .get_connection()
-                .execute_unprepared(&format!(
-                    "GRANT SELECT, INSERT, UPDATE, DELETE ON {TABLE} TO {APP_ROLE}; \
-                     ALTER TABLE {TABLE} ENABLE ROW LEVEL SECURITY; \
-                     DROP POLICY IF EXISTS tenant_isolation ON {TABLE}; \
-                     CREATE POLICY tenant_isolation ON {TABLE} TO {APP_ROLE} \
-                       USING (company_id = current_setting('app.tenant_id', true)) \
-                       WITH CHECK (company_id = current_setting('app.tenant_id', true));"
-                ))
-                .await?;
-        }
+        tenant_row_security(manager, TABLE).await?;
         Ok(())
     }
 

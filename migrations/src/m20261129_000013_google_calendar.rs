@@ -4,10 +4,8 @@
 //! are tenant-owned: row-level security like every tenant table.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::{ConnectionTrait, DatabaseBackend};
 
-use crate::m20261122_000002_row_level_security::APP_ROLE;
-use crate::tables::index;
+use crate::tables::{index, tenant_row_security};
 
 const CONNECTIONS: &str = "calendar_connections";
 const STATES: &str = "calendar_oauth_states";
@@ -88,20 +86,8 @@ impl MigrationTrait for Migration {
                 false,
             ))
             .await?;
-        if manager.get_database_backend() == DatabaseBackend::Postgres {
-            for table in [CONNECTIONS, STATES] {
-                manager
-                    .get_connection()
-                    .execute_unprepared(&format!(
-                        "GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO {APP_ROLE}; \
-                         ALTER TABLE {table} ENABLE ROW LEVEL SECURITY; \
-                         DROP POLICY IF EXISTS tenant_isolation ON {table}; \
-                         CREATE POLICY tenant_isolation ON {table} TO {APP_ROLE} \
-                           USING (company_id = current_setting('app.tenant_id', true)) \
-                           WITH CHECK (company_id = current_setting('app.tenant_id', true));"
-                    ))
-                    .await?;
-            }
+        for table in [CONNECTIONS, STATES] {
+            tenant_row_security(manager, table).await?;
         }
         Ok(())
     }

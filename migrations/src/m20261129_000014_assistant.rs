@@ -3,10 +3,8 @@
 //! tenant-owned: row-level security like every tenant table.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::{ConnectionTrait, DatabaseBackend};
 
-use crate::m20261122_000002_row_level_security::APP_ROLE;
-use crate::tables::{index, tenant_owned};
+use crate::tables::{index, tenant_owned, tenant_row_security};
 
 const SETTINGS: &str = "assistant_settings";
 const FEEDBACK: &str = "assistant_feedback";
@@ -69,20 +67,8 @@ impl MigrationTrait for Migration {
         manager
             .create_index(index(FEEDBACK, &["company_id", "created_at"], false))
             .await?;
-        if manager.get_database_backend() == DatabaseBackend::Postgres {
-            for table in [SETTINGS, FEEDBACK] {
-                manager
-                    .get_connection()
-                    .execute_unprepared(&format!(
-                        "GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO {APP_ROLE}; \
-                         ALTER TABLE {table} ENABLE ROW LEVEL SECURITY; \
-                         DROP POLICY IF EXISTS tenant_isolation ON {table}; \
-                         CREATE POLICY tenant_isolation ON {table} TO {APP_ROLE} \
-                           USING (company_id = current_setting('app.tenant_id', true)) \
-                           WITH CHECK (company_id = current_setting('app.tenant_id', true));"
-                    ))
-                    .await?;
-            }
+        for table in [SETTINGS, FEEDBACK] {
+            tenant_row_security(manager, table).await?;
         }
         Ok(())
     }

@@ -35,3 +35,25 @@ pub fn index(table: &'static str, cols: &[&'static str], unique: bool) -> IndexC
     }
     index.take()
 }
+
+/// On PostgreSQL: `table` readable and writable by the application role, and only for the
+/// tenant its transaction acts for (the policy every tenant table has); nothing on SQLite.
+pub async fn tenant_row_security(manager: &SchemaManager<'_>, table: &str) -> Result<(), DbErr> {
+    use sea_orm_migration::sea_orm::{ConnectionTrait, DatabaseBackend};
+    if manager.get_database_backend() != DatabaseBackend::Postgres {
+        return Ok(());
+    }
+    let role = crate::m20261122_000002_row_level_security::APP_ROLE;
+    manager
+        .get_connection()
+        .execute_unprepared(&format!(
+            "GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO {role}; \
+             ALTER TABLE {table} ENABLE ROW LEVEL SECURITY; \
+             DROP POLICY IF EXISTS tenant_isolation ON {table}; \
+             CREATE POLICY tenant_isolation ON {table} TO {role} \
+               USING (company_id = current_setting('app.tenant_id', true)) \
+               WITH CHECK (company_id = current_setting('app.tenant_id', true));"
+        ))
+        .await?;
+    Ok(())
+}
