@@ -33,6 +33,7 @@ mod calendar;
 mod calls;
 mod dashboard;
 mod fake_google;
+mod fault_drills;
 mod followups;
 mod integrations;
 mod jobs;

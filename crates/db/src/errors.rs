@@ -32,8 +32,30 @@ impl DbErrorKind {
 
 fn is_unavailable(err: &sea_orm::sqlx::Error) -> bool {
     use sea_orm::sqlx::Error;
-    matches!(
-        err,
-        Error::PoolTimedOut | Error::PoolClosed | Error::Io(_) | Error::WorkerCrashed
-    )
+    match err {
+        Error::PoolTimedOut | Error::PoolClosed | Error::Io(_) | Error::WorkerCrashed => true,
+        Error::Database(db) => db.code().is_some_and(|code| is_unavailable_state(&code)),
+        _ => false,
+    }
+}
+
+/// PostgreSQL SQLSTATEs of a server going away or not yet back: class 08 (connection
+/// exception) and class 57P (a shutdown ending the session, or "starting up").
+fn is_unavailable_state(code: &str) -> bool {
+    code.starts_with("08") || code.starts_with("57P")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_unavailable_state;
+
+    #[test]
+    fn a_server_shutting_down_or_starting_is_unavailable_not_a_bug() {
+        for code in ["57P01", "57P02", "57P03", "08006", "08001"] {
+            assert!(is_unavailable_state(code), "{code}");
+        }
+        for code in ["23505", "42P01", "40001", "22P02"] {
+            assert!(!is_unavailable_state(code), "{code}");
+        }
+    }
 }

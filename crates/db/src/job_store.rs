@@ -202,6 +202,24 @@ pub async fn retry_dead<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<bool, 
     Ok(result.rows_affected == 1)
 }
 
+/// Per queue, the earliest `run_at` of its queued jobs.
+///
+/// # Errors
+/// On database failure.
+pub async fn oldest_queued<C: ConnectionTrait>(
+    conn: &C,
+) -> Result<Vec<(String, DateTime<Utc>)>, DbErr> {
+    Entity::find()
+        .select_only()
+        .column(Column::Queue)
+        .column_as(Column::RunAt.min(), "oldest")
+        .filter(Column::Status.eq(STATUS_QUEUED))
+        .group_by(Column::Queue)
+        .into_tuple()
+        .all(conn)
+        .await
+}
+
 /// Jobs waiting or running, per queue.
 ///
 /// # Errors

@@ -20,6 +20,9 @@ pub struct UwcConfig {
     /// `UWC_POLL_DELAY_SECONDS` (30): how long after submitting a job `poll-shunya-jobs` first
     /// asks about it (the webhook usually comes first); doubled per unfinished poll, up to 30 min.
     pub poll_delay: Duration,
+    /// `PIPELINE_SWEEP_GRACE_SECONDS` (120): how long `process-pending-transcriptions` leaves a
+    /// call alone after its last change before it enqueues the missing step itself.
+    pub sweep_grace: Duration,
     pub features: UwcFeatures,
 }
 
@@ -65,6 +68,7 @@ impl UwcConfig {
             max_retries: u32::try_from(number("UWC_MAX_RETRIES", 3)?).unwrap_or(u32::MAX),
             retry_base: Duration::from_millis(number("UWC_RETRY_BASE_MS", 500)?),
             poll_delay: Duration::from_secs(number("UWC_POLL_DELAY_SECONDS", 30)?),
+            sweep_grace: Duration::from_secs(number("PIPELINE_SWEEP_GRACE_SECONDS", 120)?),
             features: UwcFeatures {
                 asr: flag("ENABLE_UWC_ASR")?,
                 rag: flag("ENABLE_UWC_RAG")?,

@@ -91,6 +91,8 @@ impl Scheduler {
                 tracing::info!(leading = now_leading, "scheduler leadership changed");
                 leading = now_leading;
             }
+            // Summed over every scheduler replica, 0 means no leader (OttoSchedulerLeaderMissing).
+            metrics::gauge!("scheduler_leader").set(f64::from(u8::from(leading)));
             if leading {
                 self.tick(Utc::now(), &mut fired).await;
             }
@@ -102,6 +104,7 @@ impl Scheduler {
         if leading {
             self.resign().await;
         }
+        metrics::gauge!("scheduler_leader").set(0.0);
         tracing::info!("scheduler stopped");
     }
 

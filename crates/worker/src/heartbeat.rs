@@ -8,6 +8,23 @@ use otto_runtime::AppContext;
 
 pub const INTERVAL: Duration = Duration::from_secs(10);
 
+/// `job_oldest_age_seconds{queue}`: how long the oldest due job of each queue has waited (0 when
+/// none waits), so a stuck queue alerts even when it is short.
+async fn record_oldest_job_ages(ctx: &AppContext) {
+    match ctx.queue.oldest_due().await {
+        Ok(oldest) => {
+            let now = Utc::now();
+            for (queue, due) in oldest {
+                let age = due.map_or(0.0, |at| {
+                    (now - at).num_milliseconds().max(0) as f64 / 1000.0
+                });
+                metrics::gauge!("job_oldest_age_seconds", "queue" => queue).set(age);
+            }
+        }
+        Err(err) => tracing::warn!(error = %err, "could not read the oldest jobs"),
+    }
+}
+
 /// Beats every `INTERVAL` until shutdown, refreshing `job_queue_length` on the way; removes the
 /// worker's row when it stops cleanly.
 pub async fn beat_until_stopped(
@@ -30,6 +47,7 @@ pub async fn beat_until_stopped(
             }
             Err(err) => tracing::warn!(error = %err, "could not read queue lengths"),
         }
+        record_oldest_job_ages(&ctx).await;
         tokio::select! {
             () = ctx.shutdown.cancelled() => break,
             () = tokio::time::sleep(INTERVAL) => {}

@@ -136,6 +136,20 @@ impl JobQueue for DbJobQueue {
             .collect())
     }
 
+    async fn oldest_due(&self) -> Result<Vec<(String, Option<DateTime<Utc>>)>, QueueError> {
+        let due = job_store::oldest_queued(&self.db).await?;
+        Ok(Queue::ALL
+            .iter()
+            .map(|queue| {
+                let at = due
+                    .iter()
+                    .find(|(q, _)| q == queue.as_str())
+                    .map(|(_, at)| *at);
+                (queue.as_str().to_owned(), at)
+            })
+            .collect())
+    }
+
     async fn dead(&self, limit: u64) -> Result<Vec<DeadJob>, QueueError> {
         Ok(job_store::dead(&self.db, limit)
             .await?

@@ -91,6 +91,9 @@ pub trait JobQueue: Send + Sync {
     async fn release(&self, job: &LeasedJob) -> Result<(), QueueError>;
     /// Jobs waiting or running per queue.
     async fn lengths(&self) -> Result<Vec<(String, u64)>, QueueError>;
+    /// Per queue, when its oldest waiting job became due (`None`: nothing waiting); what
+    /// `job_oldest_age_seconds` is made of.
+    async fn oldest_due(&self) -> Result<Vec<(String, Option<DateTime<Utc>>)>, QueueError>;
     /// Dead-lettered jobs.
     async fn dead(&self, limit: u64) -> Result<Vec<DeadJob>, QueueError>;
     /// Re-enqueues a dead job with a fresh attempt budget; false when `id` is not dead.

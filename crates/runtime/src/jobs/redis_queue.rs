@@ -283,6 +283,22 @@ impl JobQueue for RedisJobQueue {
         Ok(lengths)
     }
 
+    async fn oldest_due(&self) -> Result<Vec<(String, Option<DateTime<Utc>>)>, QueueError> {
+        let mut conn = self.pool.get().await?;
+        let mut oldest = Vec::with_capacity(Queue::ALL.len());
+        for queue in Queue::ALL {
+            // The ready set is scored by the time each job becomes due.
+            let first: Vec<(String, i64)> = conn
+                .zrange_withscores(self.ready(queue.as_str()), 0, 0)
+                .await?;
+            let due = first
+                .first()
+                .and_then(|(_, at)| DateTime::<Utc>::from_timestamp_millis(*at));
+            oldest.push((queue.as_str().to_owned(), due));
+        }
+        Ok(oldest)
+    }
+
     async fn dead(&self, limit: u64) -> Result<Vec<DeadJob>, QueueError> {
         let mut conn = self.pool.get().await?;
         let stop = isize::try_from(limit)

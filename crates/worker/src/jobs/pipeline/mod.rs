@@ -36,6 +36,8 @@ pub struct Pipeline {
     /// Where UWC posts `asr/complete` (`PUBLIC_BASE_URL`); without it, polling alone collects.
     callback_url: Option<String>,
     poll_delay: chrono::Duration,
+    /// How long the sweep leaves a call alone after its last change.
+    sweep_grace: chrono::Duration,
 }
 
 impl Pipeline {
@@ -65,6 +67,8 @@ impl Pipeline {
             callback_url,
             poll_delay: chrono::Duration::from_std(config.integrations.uwc.poll_delay)
                 .unwrap_or(chrono::Duration::seconds(30)),
+            sweep_grace: chrono::Duration::from_std(config.integrations.uwc.sweep_grace)
+                .unwrap_or(chrono::Duration::minutes(2)),
         }
     }
 

@@ -19,8 +19,6 @@ use super::Pipeline;
 use crate::JobError;
 use crate::typed::Perform;
 
-/// A call is left alone this long after its last change: its own job is probably on its way.
-const GRACE_MINUTES: i64 = 2;
 /// Older calls are not revived automatically (`otto-worker dead retry` is there for them).
 const HORIZON_DAYS: i64 = 7;
 const BATCH: u64 = 200;
@@ -32,7 +30,8 @@ impl Perform for ProcessPendingTranscriptions {
     async fn perform(self, pipeline: &Pipeline, ctx: &AppContext) -> Result<(), JobError> {
         let features = pipeline.features;
         let now = Utc::now();
-        let settled = now - Duration::minutes(GRACE_MINUTES);
+        // A call is left alone for a while after its last change: its own job is probably on its way.
+        let settled = now - pipeline.sweep_grace;
         let horizon = now - Duration::days(HORIZON_DAYS);
         let recent = Condition::all()
             .add(call::Column::UpdatedAt.lte(settled))
