@@ -17,6 +17,7 @@ mod m20261129_000012_followup_message;
 mod m20261129_000013_google_calendar;
 mod m20261129_000014_assistant;
 mod m20261129_000015_more_integrations;
+mod m20261130_000016_documents_and_recordings;
 mod tables;
 
 pub struct Migrator;
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000013_google_calendar::Migration),
             Box::new(m20261129_000014_assistant::Migration),
             Box::new(m20261129_000015_more_integrations::Migration),
+            Box::new(m20261130_000016_documents_and_recordings::Migration),
         ]
     }
 }

@@ -100,6 +100,14 @@ pub fn config(db: &TestDatabase, extra: &[(&str, &str)]) -> Config {
         ("MIGRATE_ON_START".to_owned(), "true".to_owned()),
         ("HTTP_WORKERS".to_owned(), "2".to_owned()),
         ("SHUTDOWN_GRACE_SECONDS".to_owned(), "1".to_owned()),
+        // Objects are keyed by fresh ids, so every test may share one directory.
+        (
+            "STORAGE_DIR".to_owned(),
+            std::env::temp_dir()
+                .join("otto-test-storage")
+                .display()
+                .to_string(),
+        ),
     ]);
     for (key, value) in extra {
         vars.insert((*key).to_owned(), (*value).to_owned());
@@ -416,6 +424,7 @@ pub async fn seed_call(
         asr_provider: Set(None),
         callback_requested_at: Set(None),
         bland_call_id: Set(None),
+        recording_key: Set(None),
         created_at: Set(at),
         updated_at: Set(at),
     })

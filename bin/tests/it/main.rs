@@ -32,6 +32,7 @@ mod binaries;
 mod calendar;
 mod calls;
 mod dashboard;
+mod documents;
 mod fake_google;
 mod fault_drills;
 mod followups;

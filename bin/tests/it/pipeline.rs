@@ -17,8 +17,8 @@ use crate::helpers::{TestApp, TestDatabase, TestResult, eventually};
 use crate::webhooks::{CALLRAIL_SECRET, callrail_body, events, post_callrail, status_of};
 
 const TENANT: &str = "org_pipe";
-const UWC_KEY: &str = "uwc-pipeline-key";
-const UWC_SECRET: &str = "uwc-pipeline-secret";
+pub(crate) const UWC_KEY: &str = "uwc-pipeline-key";
+pub(crate) const UWC_SECRET: &str = "uwc-pipeline-secret";
 
 on_both_databases!(
     a_call_goes_through_the_pipeline_by_webhook,

@@ -183,25 +183,38 @@ async fn cleanups_remove_only_what_has_expired(db: TestDatabase) -> TestResult {
         .await?;
     }
     let sessions = [
-        ("active", Some(now - Duration::hours(1)), "expired"),
-        ("active", Some(now + Duration::hours(1)), "active"),
+        ("open", Some(now - Duration::hours(1)), "deleted"),
+        ("open", Some(now + Duration::hours(1)), "open"),
         ("completed", Some(now - Duration::hours(1)), "completed"),
-        ("expired", Some(now - Duration::days(8)), "deleted"),
     ];
+    let tenant = otto_domain::TenantId::try_from("org_clean")?;
     let mut ids = Vec::new();
+    let mut keys = Vec::new();
     for (status, expires, _) in &sessions {
         let id = Uuid::now_v7();
         ids.push(id);
+        // Each session has its audio stored.
+        let key = otto_service::recordings::object_key(&tenant, id);
+        let mut writer = ctx.storage.writer(&key, 1024);
+        writer
+            .write(bytes::Bytes::from_static(b"RIFF....WAVE"))
+            .await?;
+        writer.finish().await?;
+        keys.push(key);
         recording_session::Entity::insert(recording_session::ActiveModel {
             id: Set(id),
             company_id: Set("org_clean".into()),
             user_id: Set("user_rep".into()),
             appointment_id: Set(None),
             status: Set((*status).into()),
-            audio_key: Set(None),
+            audio_key: Set(Some(keys[keys.len() - 1].as_str().to_owned())),
             started_at: Set(now - Duration::days(9)),
             ended_at: Set(None),
             expires_at: Set(*expires),
+            lead_id: Set(None),
+            content_type: Set(Some("audio/wav".into())),
+            size_bytes: Set(Some(12)),
+            call_id: Set(None),
             created_at: Set(now - Duration::days(9)),
             updated_at: Set(now - Duration::days(9)),
         })
@@ -218,13 +231,20 @@ async fn cleanups_remove_only_what_has_expired(db: TestDatabase) -> TestResult {
         kept.iter()
             .all(|t| t.updated_at > now - Duration::days(100) || t.status == "open")
     );
-    for (id, (_, _, expected)) in ids.iter().zip(sessions) {
+    for ((id, key), (_, _, expected)) in ids.iter().zip(&keys).zip(sessions) {
         let row = recording_session::Entity::find_by_id(*id)
             .one(&ctx.db)
             .await?;
+        let object = ctx.storage.size(key).await?;
         match expected {
-            "deleted" => assert!(row.is_none(), "expired a week ago: deleted"),
-            status => assert_eq!(row.map(|r| r.status).as_deref(), Some(status)),
+            "deleted" => {
+                assert!(row.is_none(), "an open session past its expiry is deleted");
+                assert_eq!(object, None, "with its audio");
+            }
+            status => {
+                assert_eq!(row.map(|r| r.status).as_deref(), Some(status));
+                assert_eq!(object, Some(12), "its audio stays");
+            }
         }
     }
     ctx.db.clone().close().await?;

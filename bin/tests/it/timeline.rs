@@ -49,6 +49,7 @@ async fn seed_item(
                 asr_provider: Set(None),
                 callback_requested_at: Set(None),
                 bland_call_id: Set(None),
+                recording_key: Set(None),
                 created_at: Set(at),
                 updated_at: Set(at),
             })

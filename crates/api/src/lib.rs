@@ -20,6 +20,7 @@ pub mod request_context;
 pub mod route_list;
 pub mod routes;
 pub mod state;
+mod uploads;
 pub mod webhooks;
 
 #[cfg(test)]
@@ -112,6 +113,7 @@ impl Application {
                 .map_err(|e| StartError::Config(format!("Clerk client: {e}")))?,
             calendar: otto_service::calendar::CalendarSync::from_config(&ctx.config),
             assistant: otto_service::assistant::Assistant::from_config(&ctx.config),
+            rag: otto_service::ask::rag_client(&ctx.config),
         };
         let router = state
             .hub
@@ -198,6 +200,8 @@ fn routes_config(cfg: &mut web::ServiceConfig) {
     routes::appointments::configure(cfg);
     routes::calendar::configure(cfg);
     routes::assistant::configure(cfg);
+    routes::documents::configure(cfg);
+    routes::recordings::configure(cfg);
     routes::tasks::configure(cfg);
     routes::sms::configure(cfg);
     routes::calls::configure(cfg);

@@ -6,8 +6,8 @@ use utoipa::{Modify, OpenApi};
 use crate::openapi_extra::UnannotatedRoutes;
 use crate::problem::{FieldError, Problem};
 use crate::routes::{
-    appointments, assistant, calendar, calls, companies, dashboard, followups, leads, me, messages,
-    ops, reports, sms, tasks, team, timeline,
+    appointments, assistant, calendar, calls, companies, dashboard, documents, followups, leads,
+    me, messages, ops, recordings, reports, sms, tasks, team, timeline,
 };
 
 #[derive(OpenApi)]
@@ -22,6 +22,9 @@ use crate::routes::{
         appointments::list_appointments, appointments::create_appointment, appointments::get_appointment,
         appointments::patch_appointment, appointments::assign_appointment,
         tasks::list_tasks, tasks::create_task, tasks::patch_task, sms::send_sms,
+        documents::upload_document, documents::list_documents, documents::delete_document,
+        documents::ask_otto, documents::serve_file, recordings::open_session,
+        recordings::upload_audio, recordings::finish_session,
         sms::send_followup,
         calls::list_calls, calls::get_call, calls::patch_call,
         team::list_users, team::patch_user, team::list_reps, team::patch_rep,
@@ -45,6 +48,8 @@ use crate::routes::{
         (name = "assistant", description = "The AI receptionist: settings, web widget, staff chat, feedback"),
         (name = "calendar", description = "Google Calendar two-way sync"),
         (name = "tasks", description = "To-dos of the team, from people and from call analysis"),
+        (name = "documents", description = "Documents for Ask Otto, questions, and signed file URLs"),
+        (name = "recordings", description = "In-person visits recorded on a phone, into the call pipeline"),
         (name = "calls", description = "Calls with their transcripts, analyses and follow-ups"),
         (name = "team", description = "Users and sales reps of the caller's company"),
         (name = "followups", description = "Follow-up drafts"),

@@ -28,4 +28,6 @@ pub struct ApiState {
     pub calendar: Option<otto_service::calendar::CalendarSync>,
     /// The receptionist's engine (with the model of `LLM_BASE_URL` when set).
     pub assistant: otto_service::assistant::Assistant,
+    /// UWC RAG (Ask Otto), when configured and `ENABLE_UWC_RAG` is on.
+    pub rag: Option<Arc<otto_integrations::uwc::UwcClient>>,
 }

@@ -26,6 +26,8 @@ pub const FOLLOWUP_DRAFT_READY: &str = "followup.draft.ready";
 pub const FOLLOWUP_UPDATED: &str = "followup.updated";
 pub const ANALYTICS_DAILY_RECAP_READY: &str = "analytics.daily_recap.ready";
 pub const ASSISTANT_CONVERSATION_COMPLETED: &str = "assistant.conversation.completed";
+pub const DOCUMENT_INDEXED: &str = "document.indexed";
+pub const TRAINING_STATUS: &str = "training.status";
 
 /// Which channels an event is routed to, besides its tenant's `tenant:{tenant_id}:events`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -239,6 +241,20 @@ pub const CATALOG: &[EventSpec] = &[
             "task_id",
             "lead_id",
         ],
+    ),
+    spec(
+        DOCUMENT_INDEXED,
+        "UWC finished indexing a document for Ask Otto (`indexed`) or gave up (`failed`).",
+        false,
+        false,
+        &["document_id", "status"],
+    ),
+    spec(
+        TRAINING_STATUS,
+        "A rep's UWC voice/style model changed status (`submitted`, `completed`, `failed`).",
+        false,
+        false,
+        &["rep_id", "user_id", "status"],
     ),
 ];
 

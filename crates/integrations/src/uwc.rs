@@ -133,6 +133,9 @@ pub struct RagQuery {
     pub company_id: String,
     pub question: String,
     pub top_k: Option<u32>,
+    /// Narrows the context to one lead's calls and documents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lead_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -140,6 +143,17 @@ pub struct RagAnswer {
     pub answer: String,
     #[serde(default)]
     pub sources: Vec<RagSource>,
+    /// The tokens UWC's model used (counted in `llm_tokens_total`).
+    #[serde(default)]
+    pub usage: Option<TokenUsage>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TokenUsage {
+    #[serde(default)]
+    pub prompt_tokens: u64,
+    #[serde(default)]
+    pub completion_tokens: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -154,12 +168,20 @@ pub struct IndexRequest {
     pub document_id: String,
     pub title: String,
     pub content_url: String,
+    /// Where UWC posts `rag/indexed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TrainingRequest {
     pub company_id: String,
     pub kind: String,
+    /// Whose model (a rep's user id), and the analysed calls it learns from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rep_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub call_ids: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -516,6 +538,7 @@ mod tests {
                 company_id: "org_1".into(),
                 question: "?".into(),
                 top_k: None,
+                lead_id: None,
             })
             .await;
         assert!(matches!(refused, Err(UwcError::Status { status: 400, .. })));
@@ -523,6 +546,8 @@ mod tests {
             .submit_training_job(&TrainingRequest {
                 company_id: "org_1".into(),
                 kind: "objections".into(),
+                rep_id: None,
+                call_ids: Vec::new(),
             })
             .await;
         assert!(matches!(failing, Err(UwcError::Status { status: 500, .. })));

@@ -108,6 +108,8 @@ pub struct Config {
     pub integrations: IntegrationsConfig,
     pub schedule: ScheduleConfig,
     pub crm: CrmConfig,
+    /// Where documents and recordings are kept, and the upload limits.
+    pub storage: crate::storage_config::StorageConfig,
     /// `ENCRYPTION_KEY` (+ `ENCRYPTION_KEYS_PREVIOUS`): secrets at rest; `None` when unset.
     pub keyring: Option<std::sync::Arc<crate::crypto::Keyring>>,
 }
@@ -345,7 +347,7 @@ pub struct AuthConfig {
 }
 
 /// Variables whose value must be real (not a placeholder) wherever they are set.
-const CHECKED_SECRETS: [&str; 9] = [
+const CHECKED_SECRETS: [&str; 11] = [
     "DATABASE_URL",
     "REDIS_URL",
     "CLERK_SECRET_KEY",
@@ -355,6 +357,8 @@ const CHECKED_SECRETS: [&str; 9] = [
     "UWC_HMAC_SECRET",
     "UWC_API_KEY",
     "BLAND_WEBHOOK_SECRET",
+    "FILE_URL_SECRET",
+    "AWS_SECRET_ACCESS_KEY",
 ];
 
 impl Config {
@@ -498,6 +502,11 @@ impl Config {
                 },
             },
             keyring: keyring(&get)?,
+            storage: crate::storage_config::StorageConfig::from_lookup(
+                &get,
+                environment.is_deployed(),
+                parse_or(&get, "PORT", 8000)?,
+            )?,
             schedule: ScheduleConfig {
                 overrides: parse_schedule_overrides(get("SCHEDULE_OVERRIDES"))?,
             },

@@ -47,6 +47,8 @@ pub struct AppContext {
     pub cache: Arc<Cache>,
     /// The receptionist's conversations between turns (Redis, or memory in embedded mode).
     pub conversations: Arc<crate::conversations::ConversationStore>,
+    /// Documents and recordings (S3, or a local directory).
+    pub storage: Arc<crate::storage::Storage>,
     pub shutdown: CancellationToken,
 }
 
@@ -86,6 +88,8 @@ impl AppContext {
                 (Some(pool), Arc::new(bus), Arc::new(queue))
             }
         };
+        let storage = crate::storage::Storage::from_config(&config.storage)
+            .map_err(|err| StartError::Config(err.to_string()))?;
         let outbox = OutboxRelay::new(db.clone(), bus.clone(), OUTBOX_POLL);
         let cache = Arc::new(match &redis {
             Some(pool) => Cache::redis(pool.clone(), &config.redis.prefix),
@@ -99,6 +103,7 @@ impl AppContext {
         });
         Ok(Self {
             conversations,
+            storage: Arc::new(storage),
             config: Arc::new(config),
             db,
             redis,

@@ -179,6 +179,18 @@ pub fn sha256_hex(value: &str) -> String {
         .collect()
 }
 
+/// HMAC-SHA256 of `data` under `key`.
+pub fn hmac_sha256(key: &[u8], data: &[u8]) -> Vec<u8> {
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key);
+    aws_lc_rs::hmac::sign(&key, data).as_ref().to_vec()
+}
+
+/// Whether `tag` is the HMAC-SHA256 of `data` under `key` (compared in constant time).
+pub fn verify_hmac_sha256(key: &[u8], data: &[u8], tag: &[u8]) -> bool {
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key);
+    aws_lc_rs::hmac::verify(&key, data, tag).is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,6 +17,8 @@ pub mod rate_config;
 pub mod redis_pool;
 pub mod shutdown;
 pub mod startup;
+pub mod storage;
+pub mod storage_config;
 pub mod telemetry;
 pub mod uwc_config;
 

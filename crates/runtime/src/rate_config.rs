@@ -83,6 +83,8 @@ impl IpNet {
 pub struct RateLimitConfig {
     pub user: Limit,
     pub tenant: Limit,
+    /// `RATE_LIMIT_ASK` (`10/minute`): Ask Otto questions per user.
+    pub ask: Limit,
     pub public: Limit,
     pub whitelist: Vec<IpNet>,
     pub trusted_proxies: Vec<IpNet>,
@@ -130,6 +132,7 @@ impl RateLimitConfig {
         Ok(Self {
             user: limit("RATE_LIMIT_USER", "60/minute")?,
             tenant: limit("RATE_LIMIT_TENANT", "600/minute")?,
+            ask: limit("RATE_LIMIT_ASK", "10/minute")?,
             public: Limit {
                 burst: number("RATE_LIMIT_BURST", 20)?,
                 interval: Duration::from_secs(60) / per_minute,

@@ -61,6 +61,8 @@ pub struct CallFacts {
     pub answered: Option<bool>,
     pub duration_seconds: Option<i32>,
     pub recording_url: Option<String>,
+    /// A recording in Otto's object storage (`{company}/recordings/{id}`).
+    pub recording_key: Option<String>,
     pub status: String,
     pub started_at: Option<DateTime<Utc>>,
 }
@@ -91,6 +93,7 @@ pub async fn upsert_call(utx: &TenantTxn, facts: CallFacts) -> Result<call::Mode
         asr_provider: Set(None),
         callback_requested_at: Set(None),
         bland_call_id: Set(None),
+        recording_key: Set(facts.recording_key),
         created_at: Set(now),
         updated_at: Set(now),
     };
@@ -109,6 +112,7 @@ pub async fn upsert_call(utx: &TenantTxn, facts: CallFacts) -> Result<call::Mode
         keep_known("duration_seconds"),
     )
     .value(call::Column::RecordingUrl, keep_known("recording_url"))
+    .value(call::Column::RecordingKey, keep_known("recording_key"))
     .value(call::Column::StartedAt, keep_known("started_at"))
     .update_columns([call::Column::Status, call::Column::UpdatedAt])
     .to_owned();

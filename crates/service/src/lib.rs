@@ -4,17 +4,20 @@
 //! HTTP nor the queue. Its callers own the unit of work and commit it.
 
 pub mod appointments;
+pub mod ask;
 pub mod assistant;
 pub mod calendar;
 pub mod call_views;
 pub mod calls;
 pub mod dashboard;
+pub mod documents;
 pub mod error;
 pub mod followups;
 pub mod members;
 pub mod messages;
 pub mod missed_calls;
 pub mod property;
+pub mod recordings;
 pub mod sms;
 pub mod tasks;
 pub mod timeline;

@@ -106,6 +106,9 @@ pub async fn sync_rep(
             display_name: Set(user_id.to_string()),
             phone: Set(None),
             active: Set(true),
+            training_status: Set(None),
+            training_job_id: Set(None),
+            trained_at: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
         };

@@ -68,6 +68,7 @@ impl Effects for BlandCall {
                     .and_then(Value::as_f64)
                     .map(|minutes| (minutes * 60.0).round() as i32),
                 recording_url: text_of(self.body.get("recording_url")),
+                recording_key: None,
                 status: status.clone(),
                 ..CallFacts::default()
             },

@@ -104,6 +104,7 @@ impl Effects for CallRailCall {
             answered: field("answered").and_then(Value::as_bool),
             duration_seconds: text_of(field("duration")).and_then(|d| d.parse().ok()),
             recording_url: recording.clone(),
+            recording_key: None,
             status: match self.event.as_str() {
                 "pre-call" => "in_progress",
                 "call-complete" => "completed",

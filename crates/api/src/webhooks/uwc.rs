@@ -9,6 +9,7 @@ use chrono::Utc;
 use otto_db::TenantTxn;
 use otto_db::entities::{call, shunya_job};
 use otto_integrations::uwc::AsrOutput;
+use otto_service::documents::mark_indexed;
 use otto_service::followups::store_draft;
 use otto_service::transcripts::{fail_transcription, store_analysis, store_transcript};
 use sea_orm::sea_query::Expr;
@@ -85,6 +86,16 @@ impl Effects for UwcCallback {
     async fn apply(&self, ctx: &DeliveryContext<'_>) -> Result<(), ApiError> {
         let utx = ctx.utx;
         let status = text_of(self.body.get("status")).unwrap_or_else(|| "completed".to_owned());
+        if self.event == "rag/indexed" {
+            // Documents are matched by their id (or UWC's job id), not by a shunya job.
+            let document =
+                text_of(self.body.get("document_id")).and_then(|id| Uuid::parse_str(&id).ok());
+            let succeeded = !matches!(status.as_str(), "failed" | "error");
+            if let Some(row) = mark_indexed(utx, document, &self.job_id, succeeded).await? {
+                tracing::info!(document_id = %row.id, status = %row.status, "document indexed by UWC");
+            }
+            return Ok(());
+        }
         let job = utx
             .scope()
             .select::<shunya_job::Entity>()

@@ -30,6 +30,8 @@ pub struct Model {
     /// When a Bland callback was claimed for this missed call (before dialing).
     pub callback_requested_at: Option<DateTimeUtc>,
     pub bland_call_id: Option<String>,
+    /// The recording in Otto's object storage (an in-person visit), when not a provider URL.
+    pub recording_key: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

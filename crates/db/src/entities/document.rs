@@ -11,6 +11,8 @@ pub struct Model {
     pub storage_key: Option<String>,
     pub status: String,
     pub uwc_document_id: Option<String>,
+    pub size_bytes: i64,
+    pub created_by: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

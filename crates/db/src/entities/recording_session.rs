@@ -13,6 +13,10 @@ pub struct Model {
     pub started_at: DateTimeUtc,
     pub ended_at: Option<DateTimeUtc>,
     pub expires_at: Option<DateTimeUtc>,
+    pub lead_id: Option<Uuid>,
+    pub content_type: Option<String>,
+    pub size_bytes: Option<i64>,
+    pub call_id: Option<Uuid>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

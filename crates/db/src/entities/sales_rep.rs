@@ -10,6 +10,10 @@ pub struct Model {
     pub display_name: String,
     pub phone: Option<String>,
     pub active: bool,
+    /// UWC voice/style model: `submitted|completed|failed`.
+    pub training_status: Option<String>,
+    pub training_job_id: Option<String>,
+    pub trained_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -82,6 +82,32 @@ impl JobKind for LookUpProperty {
     const QUEUE: Queue = Queue::Default;
 }
 
+/// Hands an uploaded document to UWC for indexing (SPEC section 14).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IndexDocument {
+    pub tenant_id: TenantId,
+    pub document_id: uuid::Uuid,
+    pub trace_id: TraceId,
+}
+
+impl JobKind for IndexDocument {
+    const NAME: &'static str = "documents.index";
+    const QUEUE: Queue = Queue::Indexing;
+}
+
+/// Submits a rep's analysed calls to UWC to train its voice/style model (SPEC section 14).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainRep {
+    pub tenant_id: TenantId,
+    pub rep_id: uuid::Uuid,
+    pub trace_id: TraceId,
+}
+
+impl JobKind for TrainRep {
+    const NAME: &'static str = "training.submit";
+    const QUEUE: Queue = Queue::Uwc;
+}
+
 /// Pulls a company's Google Calendar changes (SPEC section 15); concurrent ones coalesce.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SyncCalendar {

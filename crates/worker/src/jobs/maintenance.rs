@@ -3,14 +3,15 @@
 
 use async_trait::async_trait;
 use chrono::{Duration, Utc};
-use otto_db::entities::{api_idempotency_key, recording_session, task};
+use otto_db::entities::{api_idempotency_key, task};
 use otto_db::{heartbeats, idempotency, outbox, schedule_runs};
 use otto_domain::jobs::{
     CleanupEphemeralSessions, CleanupOldTasks, Noop, PurgeHeartbeats, PurgeIdempotencyKeys,
     PurgeOutbox, PurgeScheduleRuns,
 };
 use otto_runtime::AppContext;
-use sea_orm::sea_query::Expr;
+use otto_runtime::storage::ObjectKey;
+use otto_service::recordings;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use crate::typed::Perform;
@@ -24,8 +25,6 @@ const SCHEDULE_RUN_RETENTION_DAYS: i64 = 7;
 /// Finished tasks stay visible for a quarter, then go.
 const FINISHED_TASK_RETENTION_DAYS: i64 = 90;
 const FINISHED_TASK_STATUSES: [&str; 3] = ["completed", "done", "cancelled"];
-/// An expired recording session is kept a week for support questions, then deleted.
-const EXPIRED_SESSION_RETENTION_DAYS: i64 = 7;
 
 pub fn register(registry: &mut Registry) {
     registry
@@ -123,32 +122,33 @@ impl Perform for CleanupOldTasks {
     }
 }
 
-/// Recording sessions past `expires_at` and never completed become `expired`; expired ones are
-/// deleted a week later.
+/// Open recording sessions past `expires_at` are deleted with their audio (the object first:
+/// a crash between the two leaves a row the next run deletes, never an orphaned object).
 #[async_trait]
 impl Perform for CleanupEphemeralSessions {
     type State = ();
 
     async fn perform(self, _: &(), ctx: &AppContext) -> Result<(), JobError> {
-        let now = Utc::now();
-        let expired = recording_session::Entity::update_many()
-            .col_expr(recording_session::Column::Status, Expr::value("expired"))
-            .col_expr(recording_session::Column::UpdatedAt, Expr::value(now))
-            .filter(recording_session::Column::ExpiresAt.lt(now))
-            .filter(recording_session::Column::Status.is_not_in(["completed", "expired"]))
-            .exec(&ctx.db)
-            .await?
-            .rows_affected;
-        let deleted = recording_session::Entity::delete_many()
-            .filter(recording_session::Column::Status.eq("expired"))
-            .filter(
-                recording_session::Column::ExpiresAt
-                    .lt(now - Duration::days(EXPIRED_SESSION_RETENTION_DAYS)),
-            )
-            .exec(&ctx.db)
-            .await?
-            .rows_affected;
-        tracing::info!(expired, deleted, "cleaned up ephemeral recording sessions");
+        const BATCH: u64 = 200;
+        let mut deleted = 0;
+        loop {
+            let sessions = recordings::expired(&ctx.db, Utc::now(), BATCH).await?;
+            let last_batch = (sessions.len() as u64) < BATCH;
+            for session in sessions {
+                if let Some(key) = session.audio_key {
+                    ctx.storage
+                        .delete(&ObjectKey::stored(key))
+                        .await
+                        .map_err(|err| JobError::Retryable(err.into()))?;
+                }
+                recordings::delete_expired(&ctx.db, session.id).await?;
+                deleted += 1;
+            }
+            if last_batch {
+                break;
+            }
+        }
+        tracing::info!(deleted, "cleaned up expired recording sessions");
         Ok(())
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod calendar;
 pub mod callrail;
+pub mod documents;
 pub mod maintenance;
 pub mod missed_calls;
 pub mod pipeline;
@@ -11,7 +12,7 @@ pub mod reports;
 pub mod sms;
 
 use otto_domain::jobs::{
-    CheckMissingReports, EnrichCallRailCall, GenerateDailyReports, LookUpProperty,
+    CheckMissingReports, EnrichCallRailCall, GenerateDailyReports, IndexDocument, LookUpProperty,
     ProcessMissedCalls, PushAppointment, RenewCalendarChannels, SendSms, SyncCalendar,
 };
 
@@ -29,6 +30,7 @@ pub fn registry(config: &otto_runtime::Config) -> Registry {
         .add::<EnrichCallRailCall>(callrail::client(config))
         .add::<ProcessMissedCalls>(missed_calls::callbacks(config))
         .add::<LookUpProperty>(property::model(config))
+        .add::<IndexDocument>(documents::rag_client(config))
         .add::<SyncCalendar>(calendar::sync(config))
         .add::<PushAppointment>(calendar::sync(config))
         .add::<RenewCalendarChannels>(calendar::sync(config));

@@ -31,11 +31,7 @@ pub(super) async fn transcribe(
     let Some(call) = load_call(&ctx.db, tenant, call_id).await? else {
         return Ok(true);
     };
-    let Some(audio_url) = call
-        .recording_url
-        .clone()
-        .filter(|_| call.transcript.is_none())
-    else {
+    let Some(audio_url) = super::audio_url(ctx, &call).await? else {
         return Ok(true);
     };
     let done = deepgram.transcribe_url(&audio_url).await.map_err(|err| {

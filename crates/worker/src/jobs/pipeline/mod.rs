@@ -89,7 +89,7 @@ impl Pipeline {
 }
 
 /// A UWC refusal (4xx) will not change on retry; anything else may.
-fn uwc_failure(err: UwcError) -> JobError {
+pub(crate) fn uwc_failure(err: UwcError) -> JobError {
     match err {
         UwcError::Status { status, .. } if (400..500).contains(&status) && status != 429 => {
             JobError::Permanent(err.into())
@@ -97,4 +97,29 @@ fn uwc_failure(err: UwcError) -> JobError {
         UwcError::Decode(_) => JobError::Permanent(err.into()),
         _ => JobError::Retryable(err.into()),
     }
+}
+
+/// How long an ASR provider may take to fetch a recording kept in Otto's storage.
+const RECORDING_URL_TTL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// Where an ASR provider fetches the call's audio: the provider's recording URL, or for a
+/// recording in Otto's storage (an in-person visit) a presigned / signed URL to it; `None` once
+/// the call is transcribed or when it has no recording.
+pub(super) async fn audio_url(
+    ctx: &otto_runtime::AppContext,
+    call: &otto_db::entities::call::Model,
+) -> Result<Option<String>, JobError> {
+    if call.transcript.is_some() {
+        return Ok(None);
+    }
+    if let Some(key) = &call.recording_key {
+        let key = otto_runtime::storage::ObjectKey::stored(key.clone());
+        let url = ctx
+            .storage
+            .read_url(&key, "application/octet-stream", RECORDING_URL_TTL)
+            .await
+            .map_err(|err| JobError::Retryable(err.into()))?;
+        return Ok(Some(url));
+    }
+    Ok(call.recording_url.clone())
 }

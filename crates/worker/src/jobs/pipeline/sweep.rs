@@ -40,7 +40,11 @@ impl Perform for ProcessPendingTranscriptions {
         if features.asr {
             let untranscribed = recent
                 .clone()
-                .add(call::Column::RecordingUrl.is_not_null())
+                .add(
+                    Condition::any()
+                        .add(call::Column::RecordingUrl.is_not_null())
+                        .add(call::Column::RecordingKey.is_not_null()),
+                )
                 .add(call::Column::Transcript.is_null())
                 .add(Expr::exists(asr_job_of_call()).not());
             jobs.extend(

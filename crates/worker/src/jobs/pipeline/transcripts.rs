@@ -39,11 +39,7 @@ impl Perform for TranscribeCall {
             tracing::info!(call_id = %job.call_id, "call not found; nothing to transcribe");
             return Ok(());
         };
-        let Some(audio_url) = call
-            .recording_url
-            .clone()
-            .filter(|_| call.transcript.is_none())
-        else {
+        let Some(audio_url) = super::audio_url(ctx, &call).await? else {
             return Ok(());
         };
         let tenant = &job.tenant_id;

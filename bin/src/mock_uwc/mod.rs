@@ -4,6 +4,8 @@
 //! `asr/complete` callback to the `callback_url` Otto gave, so a call goes through the whole
 //! pipeline locally. `GET /__mock/stats` tells what it saw.
 
+mod rag;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -56,6 +58,8 @@ struct Mock {
     keys: Arc<Mutex<HashMap<String, String>>>,
     jobs: Arc<Mutex<HashMap<String, Job>>>,
     stats: Arc<Mutex<Stats>>,
+    /// Indexed documents per company (`rag/documents`), what `rag/query` answers from.
+    library: Arc<Mutex<rag::Library>>,
     http: reqwest::Client,
 }
 
@@ -75,6 +79,7 @@ pub async fn serve(port: u16, settings: MockSettings) -> std::io::Result<()> {
         keys: Arc::default(),
         jobs: Arc::default(),
         stats: Arc::default(),
+        library: Arc::default(),
         http: reqwest::Client::new(),
     };
     println!("mock UWC listening on http://127.0.0.1:{port}");
@@ -85,8 +90,8 @@ pub async fn serve(port: u16, settings: MockSettings) -> std::io::Result<()> {
             .route("/v1/jobs/{id}", web::get().to(job_status))
             .route("/v1/analysis/call", web::post().to(analyse))
             .route("/v1/followups/draft", web::post().to(draft))
-            .route("/v1/rag/query", web::post().to(rag_query))
-            .route("/v1/rag/documents", web::post().to(accepted))
+            .route("/v1/rag/query", web::post().to(rag::query))
+            .route("/v1/rag/documents", web::post().to(rag::index))
             .route("/v1/training/jobs", web::post().to(accepted))
             .route("/__mock/stats", web::get().to(stats))
     })
@@ -158,12 +163,17 @@ impl Mock {
         {
             map.extend(output);
         }
+        self.post_callback(&url, &body).await;
+    }
+
+    /// Posts a signed callback to Otto (three tries).
+    async fn post_callback(&self, url: &str, body: &Value) {
         let raw = body.to_string();
         for attempt in 1..=3 {
             let timestamp = chrono::Utc::now().timestamp().to_string();
             let sent = self
                 .http
-                .post(&url)
+                .post(url)
                 .header("content-type", "application/json")
                 .header("X-UWC-Timestamp", &timestamp)
                 .header(
@@ -282,13 +292,6 @@ async fn draft(mock: web::Data<Mock>, req: HttpRequest, body: web::Bytes) -> Htt
         channel: request.channel,
         body: format!("Thanks for calling today!{concern} reply YES to confirm your visit."),
     })
-}
-
-async fn rag_query(mock: web::Data<Mock>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
-    if let Err(refusal) = mock.authenticate(&req, &body) {
-        return *refusal;
-    }
-    HttpResponse::Ok().json(json!({ "answer": "The mock has no documents.", "sources": [] }))
 }
 
 async fn accepted(mock: web::Data<Mock>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
