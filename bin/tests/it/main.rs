@@ -44,6 +44,7 @@ mod outbox;
 mod pipeline;
 mod rate_limits;
 mod realtime;
+mod recordings;
 mod reports;
 mod scheduled_jobs;
 mod sms;

@@ -65,7 +65,7 @@ impl From<&CallView> for CallSummary {
             started_at: call.started_at.map(timestamp),
             booked: call.booked,
             status: view.status.as_str(),
-            has_recording: call.recording_url.is_some(),
+            has_recording: call.recording_url.is_some() || call.recording_key.is_some(),
             has_transcript: call.transcript.is_some(),
             booking_intent: analysed("booking_intent"),
             sentiment: analysed("sentiment"),
