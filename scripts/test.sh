@@ -73,10 +73,19 @@ ensure_detect_secrets() {
   command -v detect-secrets >/dev/null 2>&1 || fail "detect-secrets missing and could not be installed (pip install detect-secrets)"
 }
 
+# moto (PyPI) is the S3-compatible server the object storage contract test runs against.
+ensure_moto() {
+  command -v moto_server >/dev/null 2>&1 && python3 -c 'import boto3' 2>/dev/null && return 0
+  echo "installing moto (pip install 'moto[server]')..."
+  python3 -m pip install -q 'moto[server]' >/dev/null 2>&1 || true
+  command -v moto_server >/dev/null 2>&1 || fail "moto_server missing and could not be installed (pip install 'moto[server]')"
+}
+
 command -v pg_isready >/dev/null 2>&1 || fail "pg_isready missing (apt-get install postgresql-client)"
 command -v redis-cli >/dev/null 2>&1 || fail "redis-cli missing (apt-get install redis-tools)"
 ensure_postgres
 ensure_redis
+ensure_moto
 
 ensure_detect_secrets
 python3 scripts/secrets_check.py --self-test
@@ -94,5 +103,7 @@ cargo test --workspace
 cargo build -p ws-bench
 scripts/verify_local.sh embedded
 scripts/verify_local.sh distributed
+# Uploads stream: RSS growth over a 200 MB recording stays under 32 MB (exits 1 otherwise).
+UPLOAD_MB=20 scripts/bench_uploads.sh target/debug
 ensure_schemathesis
 scripts/fuzz_api.sh

@@ -39,6 +39,7 @@ mod followups;
 mod integrations;
 mod jobs;
 mod leads;
+mod object_storage;
 mod ops;
 mod outbox;
 mod pipeline;

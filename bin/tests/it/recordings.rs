@@ -44,7 +44,11 @@ async fn put_audio(
     body: Vec<u8>,
 ) -> Result<(u16, Value), Box<dyn std::error::Error>> {
     let response = app
-        .authed(Method::PUT, &format!("/v1/recording-sessions/{session}/audio"), token)
+        .authed(
+            Method::PUT,
+            &format!("/v1/recording-sessions/{session}/audio"),
+            token,
+        )
         .header("content-type", content_type)
         .body(body)
         .send()
@@ -62,7 +66,12 @@ async fn a_recorded_visit_becomes_a_transcribed_in_person_call(db: TestDatabase)
     let rep = app.token(TENANT, "user_rep", Role::Rep);
 
     let (status, session) = app
-        .json(Method::POST, "/v1/recording-sessions", &rep, Some(json!({"lead_id": lead})))
+        .json(
+            Method::POST,
+            "/v1/recording-sessions",
+            &rep,
+            Some(json!({"lead_id": lead})),
+        )
         .await?;
     assert_eq!(status, 201, "{session}");
     assert_eq!(session["status"], "open");
@@ -72,7 +81,14 @@ async fn a_recorded_visit_becomes_a_transcribed_in_person_call(db: TestDatabase)
     // Not audio: refused, by header or by content.
     let (status, _) = put_audio(&app, &rep, &id, "text/plain", b"hello".to_vec()).await?;
     assert_eq!(status, 415);
-    let (status, _) = put_audio(&app, &rep, &id, "audio/wav", b"MZ\x90\x00 not audio".to_vec()).await?;
+    let (status, _) = put_audio(
+        &app,
+        &rep,
+        &id,
+        "audio/wav",
+        b"MZ\x90\x00 not audio".to_vec(),
+    )
+    .await?;
     assert_eq!(status, 415);
     // Someone else's session is not found.
     let csr = app.token(TENANT, "user_csr", Role::Csr);
@@ -83,18 +99,32 @@ async fn a_recorded_visit_becomes_a_transcribed_in_person_call(db: TestDatabase)
     assert_eq!(status, 200, "{stored}");
     let (status, stored) = put_audio(&app, &rep, &id, "audio/wav", wav(1)).await?;
     assert_eq!(status, 200, "{stored}");
-    assert_eq!(stored["size_bytes"], 44 + 16000, "the second upload replaced the first");
+    assert_eq!(
+        stored["size_bytes"],
+        44 + 16000,
+        "the second upload replaced the first"
+    );
     let key = otto_service::recordings::object_key(&TenantId::try_from(TENANT)?, id.parse()?);
     assert_eq!(app.ctx.storage.size(&key).await?, Some(44 + 16000));
 
     let (status, finished) = app
-        .json(Method::POST, &format!("/v1/recording-sessions/{id}/finish"), &rep, None)
+        .json(
+            Method::POST,
+            &format!("/v1/recording-sessions/{id}/finish"),
+            &rep,
+            None,
+        )
         .await?;
     assert_eq!(status, 200, "{finished}");
     assert_eq!(finished["status"], "completed");
     let call_id = finished["call_id"].as_str().ok_or("call_id")?.to_owned();
     let (status, _) = app
-        .json(Method::POST, &format!("/v1/recording-sessions/{id}/finish"), &rep, None)
+        .json(
+            Method::POST,
+            &format!("/v1/recording-sessions/{id}/finish"),
+            &rep,
+            None,
+        )
         .await?;
     assert_eq!(status, 409, "finished once");
     let (status, _) = put_audio(&app, &rep, &id, "audio/wav", wav(1)).await?;

@@ -1,5 +1,6 @@
 //! Recording sessions (SPEC section 14): open, stream the audio (`PUT .../audio`, a raw
-//! `audio/*` body, replaced by a second PUT), finish into an `in_person` call that enters the
+//! `audio/*` body, or `application/octet-stream` as many phone HTTP clients send it, the
+//! content sniffed either way; replaced by a second PUT), finish into an `in_person` call that enters the
 //! transcription pipeline. The rules live in `otto_service::recordings`.
 
 use actix_web::http::StatusCode;
@@ -90,7 +91,8 @@ pub async fn open_session(
 }
 
 #[utoipa::path(put, path = "/v1/recording-sessions/{id}/audio", tag = "recordings", security(("bearer" = [])),
-    request_body(content = String, content_type = "audio/*", description = "The raw audio, at most MAX_RECORDING_MB"),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream",
+        description = "The raw audio with `Content-Type: audio/*` (or `application/octet-stream`), at most MAX_RECORDING_MB; its first bytes must be audio (WAV, MP3, M4A, Ogg, FLAC, WebM, AMR)"),
     responses((status = 200, body = RecordingSession, description = "Stored (replacing an earlier upload)"),
         (status = 404, body = crate::problem::Problem, description = "Not the caller's session"),
         (status = 409, body = crate::problem::Problem, description = "The session is finished or expired"),
@@ -116,7 +118,7 @@ pub async fn upload_audio(
                 .trim()
                 .to_ascii_lowercase()
         })
-        .filter(|v| v.starts_with("audio/"))
+        .filter(|v| v.starts_with("audio/") || v == "application/octet-stream")
         .ok_or(ApiError::UnsupportedMediaType)?;
     let utx = begin(&state, &caller).await?;
     let open = recordings::find_open(utx.conn(), utx.tenant(), &caller.user_id, *id).await;
