@@ -5,6 +5,7 @@
 //! pipeline locally. `GET /__mock/stats` tells what it saw.
 
 mod rag;
+mod training;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -92,7 +93,7 @@ pub async fn serve(port: u16, settings: MockSettings) -> std::io::Result<()> {
             .route("/v1/followups/draft", web::post().to(draft))
             .route("/v1/rag/query", web::post().to(rag::query))
             .route("/v1/rag/documents", web::post().to(rag::index))
-            .route("/v1/training/jobs", web::post().to(accepted))
+            .route("/v1/training/jobs", web::post().to(training::submit))
             .route("/__mock/stats", web::get().to(stats))
     })
     .workers(1)
@@ -292,14 +293,6 @@ async fn draft(mock: web::Data<Mock>, req: HttpRequest, body: web::Bytes) -> Htt
         channel: request.channel,
         body: format!("Thanks for calling today!{concern} reply YES to confirm your visit."),
     })
-}
-
-async fn accepted(mock: web::Data<Mock>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
-    if let Err(refusal) = mock.authenticate(&req, &body) {
-        return *refusal;
-    }
-    let id = format!("uwc_job_{}", uuid::Uuid::new_v4().simple());
-    HttpResponse::Accepted().json(json!({ "job_id": id, "status": "queued" }))
 }
 
 async fn stats(mock: web::Data<Mock>) -> HttpResponse {

@@ -159,3 +159,76 @@ async fn a_recorded_visit_becomes_a_transcribed_in_person_call(db: TestDatabase)
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
+
+/// A rep's voice/style model: leadership asks, the worker sends the rep's analysed calls to
+/// UWC, UWC's `training/status` callback completes it, `GET /v1/reps/{id}` shows it. Without UWC
+/// training there is nothing to ask: 503.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rep_is_trained_through_uwc_and_its_status_shown() -> TestResult {
+    let mock = MockUwc::start(true).await?;
+    let dir = storage_dir();
+    let app = docs_app(TestDatabase::sqlite(), &dir, Some(&mock.url), "20/minute").await?;
+    let rep = app.token(TENANT, "user_trainee", Role::Rep);
+    let owner = app.token(TENANT, "user_owner", Role::Leadership);
+    // The rep's first request provisions its rep row.
+    let (status, reps) = app.json(Method::GET, "/v1/reps", &rep, None).await?;
+    assert_eq!(status, 200);
+    let rep_id = reps["items"]
+        .as_array()
+        .and_then(|items| items.iter().find(|r| r["user_id"] == "user_trainee"))
+        .and_then(|r| r["id"].as_str())
+        .ok_or("no rep row")?
+        .to_owned();
+
+    let (status, _) = app
+        .json(
+            Method::POST,
+            &format!("/v1/reps/{rep_id}/training"),
+            &rep,
+            None,
+        )
+        .await?;
+    assert_eq!(status, 403, "training is leadership's call");
+    let (status, queued) = app
+        .json(
+            Method::POST,
+            &format!("/v1/reps/{rep_id}/training"),
+            &owner,
+            None,
+        )
+        .await?;
+    assert_eq!(status, 202, "{queued}");
+    assert_eq!(queued["training_status"], "queued");
+    let trained = eventually(Duration::from_secs(30), || async {
+        app.json(Method::GET, &format!("/v1/reps/{rep_id}"), &rep, None)
+            .await
+            .is_ok_and(|(_, r)| r["training_status"] == "completed" && r["trained_at"].is_string())
+    })
+    .await;
+    assert!(trained, "the rep's training never completed");
+    let (status, _) = app
+        .json(
+            Method::GET,
+            &format!("/v1/reps/{}", uuid::Uuid::now_v7()),
+            &owner,
+            None,
+        )
+        .await?;
+    assert_eq!(status, 404);
+    app.stop().await;
+
+    let app = docs_app(TestDatabase::sqlite(), &dir, None, "20/minute").await?;
+    let owner = app.token(TENANT, "user_owner", Role::Leadership);
+    let (status, problem) = app
+        .json(
+            Method::POST,
+            &format!("/v1/reps/{rep_id}/training"),
+            &owner,
+            None,
+        )
+        .await?;
+    assert_eq!(status, 503, "{problem}");
+    app.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}

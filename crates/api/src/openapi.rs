@@ -7,7 +7,7 @@ use crate::openapi_extra::UnannotatedRoutes;
 use crate::problem::{FieldError, Problem};
 use crate::routes::{
     appointments, assistant, calendar, calls, companies, dashboard, documents, followups, leads,
-    me, messages, ops, recordings, reports, sms, tasks, team, timeline,
+    me, messages, ops, recordings, rep_training, reports, sms, tasks, team, timeline,
 };
 
 #[derive(OpenApi)]
@@ -24,7 +24,8 @@ use crate::routes::{
         tasks::list_tasks, tasks::create_task, tasks::patch_task, sms::send_sms,
         documents::upload_document, documents::list_documents, documents::delete_document,
         documents::ask_otto, documents::serve_file, recordings::open_session,
-        recordings::upload_audio, recordings::finish_session,
+        recordings::upload_audio, recordings::finish_session, rep_training::get_rep,
+        rep_training::train_rep,
         sms::send_followup,
         calls::list_calls, calls::get_call, calls::patch_call,
         team::list_users, team::patch_user, team::list_reps, team::patch_rep,

@@ -182,6 +182,9 @@ pub struct TrainingRequest {
     pub rep_id: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub call_ids: Vec<String>,
+    /// Where UWC posts `training/status`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -548,6 +551,7 @@ mod tests {
                 kind: "objections".into(),
                 rep_id: None,
                 call_ids: Vec::new(),
+                callback_url: None,
             })
             .await;
         assert!(matches!(failing, Err(UwcError::Status { status: 500, .. })));

@@ -21,6 +21,7 @@ pub mod recordings;
 pub mod sms;
 pub mod tasks;
 pub mod timeline;
+pub mod training;
 pub mod transcripts;
 pub mod visibility;
 pub mod zone;

@@ -11,6 +11,7 @@ pub mod me;
 pub mod messages;
 pub mod ops;
 pub mod recordings;
+pub mod rep_training;
 pub mod reports;
 pub mod sms;
 pub mod tasks;

@@ -27,7 +27,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(crate::route_list::resource("/v1/users").get(list_users))
         .service(crate::route_list::resource("/v1/users/{id}").patch(patch_user))
         .service(crate::route_list::resource("/v1/reps").get(list_reps))
-        .service(crate::route_list::resource("/v1/reps/{id}").patch(patch_rep));
+        .service(
+            crate::route_list::resource("/v1/reps/{id}")
+                .get(super::rep_training::get_rep)
+                .patch(patch_rep),
+        )
+        .service(
+            crate::route_list::resource("/v1/reps/{id}/training")
+                .post(super::rep_training::train_rep),
+        );
 }
 
 #[derive(Serialize, ToSchema)]
@@ -47,6 +55,9 @@ pub struct Rep {
     name: String,
     phone: Option<String>,
     active: bool,
+    /// UWC voice/style model: `queued|submitted|completed|failed`, or none yet.
+    training_status: Option<String>,
+    trained_at: Option<String>,
 }
 
 impl From<sales_rep::Model> for Rep {
@@ -57,6 +68,8 @@ impl From<sales_rep::Model> for Rep {
             name: row.display_name,
             phone: row.phone,
             active: row.active,
+            training_status: row.training_status,
+            trained_at: row.trained_at.map(timestamp),
         }
     }
 }

@@ -11,6 +11,7 @@ use otto_db::entities::{call, shunya_job};
 use otto_integrations::uwc::AsrOutput;
 use otto_service::documents::mark_indexed;
 use otto_service::followups::store_draft;
+use otto_service::training::record_status;
 use otto_service::transcripts::{fail_transcription, store_analysis, store_transcript};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, QueryFilter};
@@ -93,6 +94,12 @@ impl Effects for UwcCallback {
             let succeeded = !matches!(status.as_str(), "failed" | "error");
             if let Some(row) = mark_indexed(utx, document, &self.job_id, succeeded).await? {
                 tracing::info!(document_id = %row.id, status = %row.status, "document indexed by UWC");
+            }
+            return Ok(());
+        }
+        if self.event == "training/status" {
+            if let Some(rep) = record_status(utx, &self.job_id, &status).await? {
+                tracing::info!(rep_id = %rep.id, status = ?rep.training_status, "rep training status from UWC");
             }
             return Ok(());
         }

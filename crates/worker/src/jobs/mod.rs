@@ -13,7 +13,7 @@ pub mod sms;
 
 use otto_domain::jobs::{
     CheckMissingReports, EnrichCallRailCall, GenerateDailyReports, IndexDocument, LookUpProperty,
-    ProcessMissedCalls, PushAppointment, RenewCalendarChannels, SendSms, SyncCalendar,
+    ProcessMissedCalls, PushAppointment, RenewCalendarChannels, SendSms, SyncCalendar, TrainRep,
 };
 
 use crate::Registry;
@@ -31,6 +31,7 @@ pub fn registry(config: &otto_runtime::Config) -> Registry {
         .add::<ProcessMissedCalls>(missed_calls::callbacks(config))
         .add::<LookUpProperty>(property::model(config))
         .add::<IndexDocument>(documents::rag_client(config))
+        .add::<TrainRep>(documents::training_client(config))
         .add::<SyncCalendar>(calendar::sync(config))
         .add::<PushAppointment>(calendar::sync(config))
         .add::<RenewCalendarChannels>(calendar::sync(config));
