@@ -57,7 +57,8 @@ async fn reps_follow_the_rep_role_and_users_name_their_rep(db: TestDatabase) -> 
     let (_, reps) = app.json(Method::GET, "/v1/reps", &rep, None).await?;
     assert_eq!(
         reps["items"],
-        json!([{"id": rep_id, "user_id": "user_rep", "name": "user_rep", "phone": null, "active": true}])
+        json!([{"id": rep_id, "user_id": "user_rep", "name": "user_rep", "phone": null, "active": true,
+            "training_status": null, "trained_at": null}])
     );
 
     // Leadership edits a rep; csr may not; another tenant cannot reach it.
@@ -73,7 +74,8 @@ async fn reps_follow_the_rep_role_and_users_name_their_rep(db: TestDatabase) -> 
     assert_eq!(code, 200);
     assert_eq!(
         edited,
-        json!({"id": rep_id, "user_id": "user_rep", "name": "Riley", "phone": "+15551234567", "active": true})
+        json!({"id": rep_id, "user_id": "user_rep", "name": "Riley", "phone": "+15551234567", "active": true,
+            "training_status": null, "trained_at": null})
     );
     assert_eq!(
         crate::webhooks::events(&app, "identity.user.updated").await?,

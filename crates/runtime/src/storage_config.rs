@@ -12,7 +12,8 @@ const DEVELOPMENT_URL_SECRET: &str = "otto-development-file-url-secret";
 #[derive(Debug, Clone)]
 pub struct StorageConfig {
     pub backend: StorageBackend,
-    /// `FILE_URL_SECRET`: the HMAC key of `GET /files/{token}` URLs (local backend).
+    /// `FILE_URL_SECRET`: the HMAC key of `GET /files/{token}` URLs (local backend); deployed
+    /// without it, a random key of this process.
     pub url_secret: Secret,
     /// Where Otto's file URLs point: `PUBLIC_BASE_URL`, else `http://127.0.0.1:{PORT}`.
     pub public_base_url: String,
@@ -77,12 +78,9 @@ impl StorageConfig {
         };
         let url_secret = match non_empty("FILE_URL_SECRET") {
             Some(secret) => Secret::new(secret),
-            None if deployed && matches!(backend, StorageBackend::Local { .. }) => {
-                return Err(ConfigError::Invalid {
-                    name: "FILE_URL_SECRET",
-                    reason: "is required with local storage (STORAGE_DIR) when deployed".to_owned(),
-                });
-            }
+            // Deployed without one: a secret of this process only, so no URL can be forged;
+            // URLs made by another process (a worker) then do not open here (docs/documents.md).
+            None if deployed => Secret::new(uuid::Uuid::new_v4().simple().to_string()),
             None => Secret::new(DEVELOPMENT_URL_SECRET),
         };
         let public_base_url = non_empty("PUBLIC_BASE_URL")
