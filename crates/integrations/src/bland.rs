@@ -11,7 +11,7 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::retry::{Endpoint, RetryPolicy, send_with_retries};
+use crate::retry::{Endpoint, RetryPolicy, from_failure, send_for_text};
 
 #[derive(Debug, Clone)]
 pub struct BlandSettings {
@@ -41,6 +41,8 @@ pub enum BlandError {
     #[error("Bland answered something that is not a queued call: {0}")]
     Decode(#[from] serde_json::Error),
 }
+
+from_failure!(BlandError);
 
 /// One call to place.
 #[derive(Debug, Clone)]
@@ -94,24 +96,13 @@ impl BlandClient {
             max_retries: 0,
             base: Duration::from_millis(500),
         };
-        let (status, text) = send_with_retries(endpoint, policy, || async {
-            let response = self
-                .http
+        let text = send_for_text(endpoint, policy, || {
+            self.http
                 .post(&url)
                 .header("authorization", self.settings.api_key.expose())
                 .json(&body)
-                .send()
-                .await?;
-            let status = response.status();
-            Ok((status, response.text().await?))
         })
         .await?;
-        if !status.is_success() {
-            return Err(BlandError::Status {
-                status: status.as_u16(),
-                body: text.chars().take(500).collect(),
-            });
-        }
         Ok(serde_json::from_str::<Queued>(&text)?.call_id)
     }
 }

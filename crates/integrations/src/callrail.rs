@@ -8,7 +8,7 @@ use otto_runtime::config::Secret;
 use reqwest::Method;
 use serde::Deserialize;
 
-use crate::retry::{Endpoint, RetryPolicy, send_with_retries};
+use crate::retry::{Endpoint, RetryPolicy, from_failure, send_for_text};
 
 /// The fields Otto asks for beyond CallRail's defaults.
 pub const FIELDS: &str =
@@ -51,6 +51,8 @@ pub enum CallRailError {
     #[error("CALLRAIL_API_URL does not make a URL: {0}")]
     BadUrl(String),
 }
+
+from_failure!(CallRailError);
 
 impl CallRailError {
     pub fn is_permanent(&self) -> bool {
@@ -106,23 +108,10 @@ impl CallRailClient {
             method: &Method::GET,
         };
         let auth = format!("Token token=\"{}\"", self.settings.api_key.expose());
-        let (status, text) = send_with_retries(endpoint, self.settings.retry, || async {
-            let response = self
-                .http
-                .get(url.clone())
-                .header("authorization", &auth)
-                .send()
-                .await?;
-            let status = response.status();
-            Ok((status, response.text().await?))
+        let text = send_for_text(endpoint, self.settings.retry, || {
+            self.http.get(url.clone()).header("authorization", &auth)
         })
         .await?;
-        if !status.is_success() {
-            return Err(CallRailError::Status {
-                status: status.as_u16(),
-                body: text.chars().take(500).collect(),
-            });
-        }
         let mut call: CallRailCall = serde_json::from_str(&text)?;
         call.recording = call.recording.filter(|r| r.starts_with("http"));
         Ok(call)

@@ -11,7 +11,7 @@ use otto_runtime::config::Secret;
 use reqwest::Method;
 use serde_json::json;
 
-use crate::retry::{Endpoint, RetryPolicy, send_with_retries};
+use crate::retry::{Endpoint, RetryPolicy, from_failure, send_for_text};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_RETRIES: u32 = 2;
@@ -48,6 +48,8 @@ pub enum ClerkError {
     #[error("Clerk could not be reached: {0}")]
     Transport(#[from] reqwest::Error),
 }
+
+from_failure!(ClerkError);
 
 impl ClerkError {
     /// Clerk does not know the organization or the membership.
@@ -93,26 +95,14 @@ impl ClerkClient {
             name: "update_membership",
             method: &Method::PATCH,
         };
-        let (status, text) = send_with_retries(endpoint, self.settings.retry, || async {
-            let response = self
-                .http
+        send_for_text(endpoint, self.settings.retry, || {
+            self.http
                 .patch(&url)
                 .bearer_auth(self.settings.secret_key.expose())
                 .json(&body)
-                .send()
-                .await?;
-            let status = response.status();
-            Ok((status, response.text().await?))
         })
         .await?;
-        if status.is_success() {
-            Ok(())
-        } else {
-            Err(ClerkError::Status {
-                status: status.as_u16(),
-                body: text.chars().take(500).collect(),
-            })
-        }
+        Ok(())
     }
 }
 

@@ -9,7 +9,7 @@ use otto_runtime::config::Secret;
 use reqwest::Method;
 use serde::Deserialize;
 
-use crate::retry::{Endpoint, RetryPolicy, send_with_retries};
+use crate::retry::{Endpoint, RetryPolicy, from_failure, send_for_text};
 
 /// The model and options Otto asks for (query parameters of `/v1/listen`).
 pub const LISTEN_QUERY: [(&str, &str); 5] = [
@@ -55,6 +55,8 @@ pub enum DeepgramError {
     #[error("DEEPGRAM_API_URL does not make a URL: {0}")]
     BadUrl(String),
 }
+
+from_failure!(DeepgramError);
 
 impl DeepgramError {
     /// A refusal that will not change on retry (a bad URL, a bad key).
@@ -144,27 +146,16 @@ impl DeepgramClient {
             name: "listen",
             method: &Method::POST,
         };
-        let (status, text) = send_with_retries(endpoint, self.settings.retry, || async {
-            let response = self
-                .http
+        let text = send_for_text(endpoint, self.settings.retry, || {
+            self.http
                 .post(url.clone())
                 .header(
                     "authorization",
                     format!("Token {}", self.settings.api_key.expose()),
                 )
                 .json(&body)
-                .send()
-                .await?;
-            let status = response.status();
-            Ok((status, response.text().await?))
         })
         .await?;
-        if !status.is_success() {
-            return Err(DeepgramError::Status {
-                status: status.as_u16(),
-                body: text.chars().take(500).collect(),
-            });
-        }
         let answer: ListenAnswer = serde_json::from_str(&text)?;
         let transcript = if answer.results.utterances.is_empty() {
             answer

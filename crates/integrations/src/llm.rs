@@ -9,7 +9,7 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::retry::{Endpoint, RetryPolicy, send_with_retries};
+use crate::retry::{Endpoint, RetryPolicy, from_failure, send_for_text};
 
 #[derive(Debug, Clone)]
 pub struct LlmSettings {
@@ -48,6 +48,8 @@ pub enum LlmError {
     #[error("the model answered no choice")]
     Empty,
 }
+
+from_failure!(LlmError);
 
 /// A function the model asked to call; `arguments` is a JSON text.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -193,22 +195,14 @@ impl LlmClient {
             name: "chat_completions",
             method: &Method::POST,
         };
-        let (status, text) = send_with_retries(endpoint, self.settings.retry, || async {
-            let mut request = self.http.post(&url).json(&body);
-            if let Some(key) = &self.settings.api_key {
-                request = request.bearer_auth(key.expose());
+        let text = send_for_text(endpoint, self.settings.retry, || {
+            let request = self.http.post(&url).json(&body);
+            match &self.settings.api_key {
+                Some(key) => request.bearer_auth(key.expose()),
+                None => request,
             }
-            let response = request.send().await?;
-            let status = response.status();
-            Ok((status, response.text().await?))
         })
         .await?;
-        if !status.is_success() {
-            return Err(LlmError::Status {
-                status: status.as_u16(),
-                body: text.chars().take(500).collect(),
-            });
-        }
         let answer: CompletionAnswer = serde_json::from_str(&text)?;
         let message = answer
             .choices

@@ -103,3 +103,55 @@ where
         tokio::time::sleep(delay).await;
     }
 }
+
+/// A final answer that is not a success (its status and the start of its body), or no answer.
+#[derive(Debug)]
+pub enum Failure {
+    Transport(reqwest::Error),
+    Status { status: u16, body: String },
+}
+
+/// Sends `request()`, built afresh for each attempt, through [`send_with_retries`]; the body
+/// of a 2xx answer.
+///
+/// # Errors
+/// See [`Failure`].
+pub async fn send_for_text(
+    endpoint: Endpoint<'_>,
+    policy: RetryPolicy,
+    request: impl Fn() -> reqwest::RequestBuilder,
+) -> Result<String, Failure> {
+    let (status, text) = send_with_retries(endpoint, policy, || async {
+        let response = request().send().await?;
+        let status = response.status();
+        Ok((status, response.text().await?))
+    })
+    .await
+    .map_err(Failure::Transport)?;
+    if status.is_success() {
+        Ok(text)
+    } else {
+        Err(Failure::Status {
+            status: status.as_u16(),
+            body: text.chars().take(500).collect(),
+        })
+    }
+}
+
+/// `From<Failure>` for a client error with `Status { status, body }` and
+/// `Transport(reqwest::Error)` variants.
+macro_rules! from_failure {
+    ($error:ty) => {
+        impl From<$crate::retry::Failure> for $error {
+            fn from(failure: $crate::retry::Failure) -> Self {
+                match failure {
+                    $crate::retry::Failure::Transport(err) => Self::Transport(err),
+                    $crate::retry::Failure::Status { status, body } => {
+                        Self::Status { status, body }
+                    }
+                }
+            }
+        }
+    };
+}
+pub(crate) use from_failure;

@@ -12,7 +12,7 @@ use otto_runtime::config::Secret;
 use reqwest::Method;
 use serde::Deserialize;
 
-use crate::retry::{Endpoint, RetryPolicy, send_with_retries};
+use crate::retry::{Endpoint, RetryPolicy, from_failure, send_for_text};
 
 #[derive(Debug, Clone)]
 pub struct TwilioSettings {
@@ -52,6 +52,8 @@ pub enum TwilioError {
     #[error("TWILIO_API_URL does not make a URL: {0}")]
     BadUrl(String),
 }
+
+from_failure!(TwilioError);
 
 impl TwilioError {
     /// A refusal that will not change on retry (a bad number, an opted-out recipient...).
@@ -172,20 +174,7 @@ impl TwilioClient {
             name,
             method,
         };
-        let (status, text) = send_with_retries(endpoint, self.settings.retry, || async {
-            let response = request().send().await?;
-            let status = response.status();
-            Ok((status, response.text().await?))
-        })
-        .await?;
-        if status.is_success() {
-            Ok(text)
-        } else {
-            Err(TwilioError::Status {
-                status: status.as_u16(),
-                body: text.chars().take(500).collect(),
-            })
-        }
+        Ok(send_for_text(endpoint, self.settings.retry, request).await?)
     }
 }
 
