@@ -5,7 +5,7 @@
 //! error, never a made-up reply.
 
 use otto_db::TenantTxn;
-use otto_db::entities::{call, document, lead};
+use otto_db::entities::{call, document};
 use std::sync::Arc;
 
 use otto_integrations::uwc::{RagQuery, RagSource, UwcClient, UwcError, UwcSettings};
@@ -96,14 +96,8 @@ pub async fn ask(
     lead_id: Option<Uuid>,
 ) -> Result<Answer, AskError> {
     let question = checked_question(question)?;
-    if let Some(lead) = lead_id
-        && utx
-            .scope()
-            .find_by_id::<lead::Entity, _>(lead)
-            .await?
-            .is_none()
-    {
-        return Err(ServiceError::invalid("lead_id", "is not a lead of the company").into());
+    if let Some(lead) = lead_id {
+        crate::calls::require_lead(utx, lead).await?;
     }
     let uwc = uwc.ok_or(AskError::Disabled)?;
     let reply = uwc

@@ -163,3 +163,17 @@ pub fn call_event(
         None => envelope,
     }
 }
+
+/// `Invalid(lead_id)` unless `lead` is a lead of the unit of work's tenant.
+///
+/// # Errors
+/// `Invalid`, database failures.
+pub async fn require_lead(utx: &TenantTxn, lead: Uuid) -> Result<(), crate::ServiceError> {
+    match utx.scope().find_by_id::<lead::Entity, _>(lead).await? {
+        Some(_) => Ok(()),
+        None => Err(crate::ServiceError::invalid(
+            "lead_id",
+            "is not a lead of the company",
+        )),
+    }
+}

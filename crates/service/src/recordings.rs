@@ -7,7 +7,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use otto_db::TenantTxn;
-use otto_db::entities::{appointment, call, lead, recording_session};
+use otto_db::entities::{appointment, call, recording_session};
 use otto_domain::jobs::TranscribeCall;
 use otto_domain::{TenantId, UserId};
 use otto_runtime::storage::ObjectKey;
@@ -95,14 +95,8 @@ pub async fn open(
     };
     // Written first: on SQLite a unit of work must write before it reads.
     let created = utx.scope().insert(row).await?;
-    if let Some(lead) = lead_id
-        && utx
-            .scope()
-            .find_by_id::<lead::Entity, _>(lead)
-            .await?
-            .is_none()
-    {
-        return Err(ServiceError::invalid("lead_id", "is not a lead of the company").into());
+    if let Some(lead) = lead_id {
+        crate::calls::require_lead(utx, lead).await?;
     }
     if let Some(appointment) = appointment_id
         && utx

@@ -118,10 +118,7 @@ pub async fn create(utx: &TenantTxn, new: NewTask) -> Result<(task::Model, bool)
         return Ok((existing, false));
     }
     if let Some(lead) = new.lead_id {
-        let exists = utx.scope().find_by_id::<lead::Entity, _>(lead).await?;
-        if exists.is_none() {
-            return Err(invalid("lead_id", "is not a lead of the company"));
-        }
+        crate::calls::require_lead(utx, lead).await?;
     }
     let created = utx
         .scope()
