@@ -1,7 +1,7 @@
 use otto_db::entities::lead;
 use otto_db::{DbSettings, TenantScope, TenantTxn, applied_migrations, connect, migrate};
 use otto_domain::TenantId;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use crate::helpers::{TestDatabase, TestResult};
@@ -159,6 +159,9 @@ async fn row_level_security_confines_unfiltered_queries() -> TestResult {
         .exec(txn)
         .await?;
     assert_eq!(removed.rows_affected, 0);
+    // Inside the transaction the first write opened, an unfiltered read is still confined.
+    assert!(lead::Entity::find_by_id(secret.id).one(txn).await?.is_none());
+    assert_eq!(lead::Entity::find().all(txn).await?.len(), 1);
     let planted = lead::Entity::insert(new_lead("planted", "org_rls_a"))
         .exec(txn)
         .await;
@@ -167,6 +170,27 @@ async fn row_level_security_confines_unfiltered_queries() -> TestResult {
         "a row for another tenant is refused by the policy"
     );
     utx.rollback().await?;
+
+    // A read-only unit of work (one batch per read, no explicit transaction) is confined too,
+    // and cannot write even through a statement that looks like a read.
+    let reader = TenantTxn::begin(&conn, &org_b, otto_domain::TraceId::generate()).await?;
+    assert!(
+        lead::Entity::find_by_id(secret.id)
+            .one(reader.conn())
+            .await?
+            .is_none()
+    );
+    let counted = reader
+        .conn()
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DatabaseBackend::Postgres,
+            "SELECT count(*)::int8 AS n, current_user::text AS who FROM leads",
+        ))
+        .await?
+        .ok_or("no count")?;
+    assert_eq!(counted.try_get::<i64>("", "n")?, 1);
+    assert_eq!(counted.try_get::<String>("", "who")?, "otto_app");
+    reader.finish_read().await?;
 
     let unchanged = lead::Entity::find_by_id(secret.id)
         .one(&conn)

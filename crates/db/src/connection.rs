@@ -6,6 +6,8 @@ use otto_migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 
+const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
+
 /// Pool settings, read from configuration by the runtime crate.
 #[derive(Debug, Clone)]
 pub struct DbSettings {
@@ -38,6 +40,10 @@ pub async fn connect(settings: &DbSettings) -> Result<DatabaseConnection, DbErr>
         .acquire_timeout(settings.acquire_timeout)
         .connect_timeout(settings.acquire_timeout)
         .sqlx_logging(false)
+        // A busy connection is not pinged before use (sqlx pings on release already); one idle
+        // for a second may have been cut, so it is. The tenant session replaces a connection
+        // found broken on its first statement once more (see `tenant_conn`).
+        .test_before_acquire_if_idle_for(IDLE_BEFORE_PING)
         // Every SQLite connection: WAL (readers never wait for the writer), NORMAL sync (safe
         // in WAL), and a busy timeout so concurrent writers queue instead of failing.
         .map_sqlx_sqlite_opts(|sqlite| {

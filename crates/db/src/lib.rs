@@ -8,13 +8,16 @@ pub mod heartbeats;
 pub mod idempotency;
 pub mod job_store;
 pub mod outbox;
+mod pg_literal;
 pub mod schedule_runs;
 pub mod shunya_jobs;
+pub mod tenant_conn;
 pub mod tenant_scope;
 pub mod unit_of_work;
 
 pub use connection::{DbSettings, applied_migrations, connect, migrate};
 pub use errors::DbErrorKind;
 pub use sea_orm::{DatabaseConnection, DbErr};
+pub use tenant_conn::TxnConn;
 pub use tenant_scope::TenantScope;
 pub use unit_of_work::{CommitSink, TenantTxn, UnitOfWorkError};

@@ -5,38 +5,11 @@
 use otto_domain::TenantId;
 use sea_orm::sea_query::IntoValueTuple;
 use sea_orm::{
-    ActiveModelBehavior, ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend,
-    DatabaseConnection, DatabaseTransaction, DbErr, DeleteMany, IntoActiveModel,
-    PrimaryKeyToColumn, PrimaryKeyTrait, QueryFilter, Select, Statement, TransactionTrait,
-    UpdateMany, Value,
+    ActiveModelBehavior, ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, DeleteMany,
+    IntoActiveModel, PrimaryKeyToColumn, PrimaryKeyTrait, QueryFilter, Select, UpdateMany, Value,
 };
 
 use crate::entities::TenantOwned;
-
-use otto_migration::m20261122_000002_row_level_security::APP_ROLE;
-
-/// Begins a transaction acting for `tenant`. On PostgreSQL it takes the `otto_app` role, which
-/// row-level security applies to, and sets `app.tenant_id`: inside it even a query that forgot
-/// its tenant filter sees (and can write) only this tenant's rows. Request handlers use it for
-/// every tenant-owned read and write.
-///
-/// # Errors
-/// On database failure.
-pub(crate) async fn begin_for_tenant(
-    db: &DatabaseConnection,
-    tenant: &TenantId,
-) -> Result<DatabaseTransaction, DbErr> {
-    let txn = db.begin().await?;
-    if txn.get_database_backend() == DatabaseBackend::Postgres {
-        txn.execute_raw(Statement::from_sql_and_values(
-            DatabaseBackend::Postgres,
-            "SELECT set_config('app.tenant_id', $1, true), set_config('role', $2, true)",
-            [tenant.as_str().into(), APP_ROLE.into()],
-        ))
-        .await?;
-    }
-    Ok(txn)
-}
 
 pub struct TenantScope<'c, C: ConnectionTrait> {
     conn: &'c C,

@@ -1,6 +1,6 @@
 //! The tenant unit of work: the only way tenant data is written. [`TenantTxn::begin`] opens a
 //! transaction acting for one tenant (PostgreSQL row-level security context set, see
-//! `begin_for_tenant`) and holds its [`TenantScope`]; the work collects its events and jobs;
+//! `TenantTxn::begin`) and holds its [`TenantScope`]; the work collects its events and jobs;
 //! [`TenantTxn::commit`] writes the outbox rows, stages the jobs the queue keeps in the database,
 //! commits, wakes the outbox relay and releases the other jobs, in that order. Dropping it
 //! without committing rolls everything back: no row, no event, no job.
@@ -10,10 +10,11 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use otto_domain::jobs::{JobKind, NewJob};
 use otto_domain::{EventEnvelope, TenantId, TraceId};
-use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr};
+use sea_orm::{DatabaseBackend, DatabaseConnection, DbErr, TransactionTrait};
 use serde_json::Value;
 
-use crate::tenant_scope::{TenantScope, begin_for_tenant};
+use crate::tenant_conn::{PgTenantSession, TxnConn};
+use crate::tenant_scope::TenantScope;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -37,11 +38,7 @@ pub trait CommitSink: Send + Sync {
     ///
     /// # Errors
     /// When the queue refuses a job (the unit of work then rolls back).
-    async fn stage(
-        &self,
-        txn: &DatabaseTransaction,
-        jobs: Vec<NewJob>,
-    ) -> Result<Vec<NewJob>, BoxError>;
+    async fn stage(&self, txn: &TxnConn, jobs: Vec<NewJob>) -> Result<Vec<NewJob>, BoxError>;
 
     /// After commit: wakes the outbox relay.
     fn notify_outbox(&self);
@@ -61,7 +58,7 @@ struct Collected {
 }
 
 pub struct TenantTxn {
-    txn: DatabaseTransaction,
+    txn: TxnConn,
     tenant: TenantId,
     trace: TraceId,
     // Interior mutability so a scope borrowed from the unit of work can be held while events are
@@ -70,7 +67,11 @@ pub struct TenantTxn {
 }
 
 impl TenantTxn {
-    /// Opens a unit of work acting for `tenant`; its events carry `trace`.
+    /// Opens a unit of work acting for `tenant`; its events carry `trace`. On PostgreSQL every
+    /// statement runs as the `otto_app` role, which row-level security applies to, with
+    /// `app.tenant_id` set: even a query that forgot its tenant filter sees (and can write) only
+    /// this tenant's rows. Reads cost one round trip each until the first write opens the
+    /// transaction (see `tenant_conn`).
     ///
     /// # Errors
     /// On database failure.
@@ -79,8 +80,16 @@ impl TenantTxn {
         tenant: &TenantId,
         trace: TraceId,
     ) -> Result<Self, DbErr> {
+        let txn = if db.get_database_backend() == DatabaseBackend::Postgres {
+            TxnConn::Tenant(PgTenantSession::new(
+                db.get_postgres_connection_pool().clone(),
+                tenant,
+            )?)
+        } else {
+            TxnConn::Transaction(db.begin().await?)
+        };
         Ok(Self {
-            txn: begin_for_tenant(db, tenant).await?,
+            txn,
             tenant: tenant.clone(),
             trace,
             collected: Mutex::default(),
@@ -96,12 +105,12 @@ impl TenantTxn {
     }
 
     /// The transaction, for statements the scope does not build (system tables, upserts).
-    pub fn conn(&self) -> &DatabaseTransaction {
+    pub fn conn(&self) -> &TxnConn {
         &self.txn
     }
 
     /// Tenant-filtered queries inside this unit of work.
-    pub fn scope(&self) -> TenantScope<'_, DatabaseTransaction> {
+    pub fn scope(&self) -> TenantScope<'_, TxnConn> {
         TenantScope::new(&self.txn, self.tenant.clone())
     }
 
@@ -161,7 +170,8 @@ impl TenantTxn {
         Ok(())
     }
 
-    /// Ends a unit of work that only read: commits the transaction, sends nothing.
+    /// Ends a unit of work that only read: commits the transaction if one was opened, sends
+    /// nothing.
     ///
     /// # Errors
     /// On database failure.

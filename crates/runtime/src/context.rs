@@ -5,11 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_redis::Pool;
+use otto_db::TxnConn;
 use otto_db::unit_of_work::BoxError;
 use otto_db::{CommitSink, DbSettings};
 use otto_domain::jobs::NewJob;
 use sea_orm::DatabaseConnection;
-use sea_orm::DatabaseTransaction;
 use tokio_util::sync::CancellationToken;
 
 use crate::cache::Cache;
@@ -124,11 +124,7 @@ impl AppContext {
 /// A committed unit of work hands its jobs and events to this process's queue and relay.
 #[async_trait::async_trait]
 impl CommitSink for AppContext {
-    async fn stage(
-        &self,
-        txn: &DatabaseTransaction,
-        jobs: Vec<NewJob>,
-    ) -> Result<Vec<NewJob>, BoxError> {
+    async fn stage(&self, txn: &TxnConn, jobs: Vec<NewJob>) -> Result<Vec<NewJob>, BoxError> {
         if !self.queue.enqueues_in_transaction() {
             return Ok(jobs);
         }

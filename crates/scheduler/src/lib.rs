@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use otto_db::TxnConn;
 use otto_db::schedule_runs;
 use otto_runtime::AppContext;
 use otto_runtime::leader::LeaderLock;
@@ -133,7 +134,7 @@ impl Scheduler {
 
     /// Claims the slot and enqueues its job in one transaction; false if already claimed.
     async fn fire(&self, schedule: &Schedule, slot: DateTime<Utc>) -> Result<bool, FireError> {
-        let txn = self.ctx.db.begin().await?;
+        let txn = TxnConn::Transaction(self.ctx.db.begin().await?);
         if !schedule_runs::claim(&txn, schedule.name, slot).await? {
             txn.rollback().await?;
             return Ok(false);

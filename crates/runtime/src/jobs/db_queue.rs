@@ -5,9 +5,10 @@ use tokio::sync::Notify;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use otto_db::TxnConn;
 use otto_db::entities::queued_job;
 use otto_db::job_store;
-use sea_orm::{DatabaseConnection, DatabaseTransaction};
+use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
 use super::{DeadJob, JobQueue, LeasedJob, NewJob, Queue, QueueError};
@@ -66,7 +67,7 @@ impl JobQueue for DbJobQueue {
         Ok(id.to_string())
     }
 
-    async fn push_in(&self, txn: &DatabaseTransaction, job: NewJob) -> Result<String, QueueError> {
+    async fn push_in(&self, txn: &TxnConn, job: NewJob) -> Result<String, QueueError> {
         // Not notified: the job is invisible until the caller commits; the next poll finds it.
         Ok(job_store::push(txn, stored(job)?).await?.to_string())
     }

@@ -7,7 +7,7 @@ mod redis_queue;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sea_orm::DatabaseTransaction;
+use otto_db::TxnConn;
 use serde_json::Value;
 use std::time::Duration;
 
@@ -55,7 +55,7 @@ pub trait JobQueue: Send + Sync {
     /// Enqueues `job` as part of `txn` where the backend lives in the database (the job exists
     /// only if `txn` commits); other backends enqueue at once, so callers must tolerate a job
     /// whose transaction then rolls back.
-    async fn push_in(&self, txn: &DatabaseTransaction, job: NewJob) -> Result<String, QueueError> {
+    async fn push_in(&self, txn: &TxnConn, job: NewJob) -> Result<String, QueueError> {
         let _ = txn;
         self.push(job).await
     }
