@@ -160,7 +160,12 @@ async fn row_level_security_confines_unfiltered_queries() -> TestResult {
         .await?;
     assert_eq!(removed.rows_affected, 0);
     // Inside the transaction the first write opened, an unfiltered read is still confined.
-    assert!(lead::Entity::find_by_id(secret.id).one(txn).await?.is_none());
+    assert!(
+        lead::Entity::find_by_id(secret.id)
+            .one(txn)
+            .await?
+            .is_none()
+    );
     assert_eq!(lead::Entity::find().all(txn).await?.len(), 1);
     let planted = lead::Entity::insert(new_lead("planted", "org_rls_a"))
         .exec(txn)

@@ -4,6 +4,7 @@
 pub mod connection;
 pub mod entities;
 pub mod errors;
+pub mod group_commit;
 pub mod heartbeats;
 pub mod idempotency;
 pub mod job_store;

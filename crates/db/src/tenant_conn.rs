@@ -32,6 +32,7 @@ use sea_orm::{
 use sea_query_sqlx::SqlxValues;
 use tokio::sync::Mutex;
 
+use crate::group_commit::BatchMember;
 use crate::pg_literal;
 
 /// The statements of one unit of work: an ordinary transaction, or a PostgreSQL tenant session
@@ -39,6 +40,8 @@ use crate::pg_literal;
 pub enum TxnConn {
     Transaction(DatabaseTransaction),
     Tenant(PgTenantSession),
+    /// A webhook delivery's savepoint in a group-committed batch (see `group_commit`).
+    Batched(BatchMember),
 }
 
 impl TxnConn {
@@ -48,6 +51,7 @@ impl TxnConn {
         match self {
             Self::Transaction(txn) => txn.commit().await,
             Self::Tenant(session) => session.commit().await,
+            Self::Batched(member) => member.commit().await,
         }
     }
 
@@ -57,6 +61,7 @@ impl TxnConn {
         match self {
             Self::Transaction(txn) => txn.rollback().await,
             Self::Tenant(session) => session.rollback().await,
+            Self::Batched(member) => member.rollback().await,
         }
     }
 }
@@ -78,16 +83,9 @@ pub struct PgTenantSession {
 
 impl PgTenantSession {
     pub(crate) fn new(pool: PgPool, tenant: &TenantId) -> Result<Self, DbErr> {
-        // A TenantId is validated when built ([A-Za-z0-9_.:-]); quoting makes it safe anyway.
-        let tenant = pg_literal::quote_text(tenant.as_str())
-            .ok_or_else(|| DbErr::Custom("tenant id cannot be quoted".into()))?;
-        let role = pg_literal::quote_text(APP_ROLE)
-            .ok_or_else(|| DbErr::Custom("role cannot be quoted".into()))?;
         Ok(Self {
             pool,
-            context: format!(
-                "SELECT set_config('app.tenant_id', {tenant}, true), set_config('role', {role}, true)"
-            ),
+            context: tenant_context(tenant)?,
             state: Mutex::new(State::Reading(None)),
         })
     }
@@ -206,6 +204,18 @@ impl PgTenantSession {
     }
 }
 
+/// `SELECT set_config('app.tenant_id', ..), set_config('role', ..)`, local to the transaction.
+pub(crate) fn tenant_context(tenant: &TenantId) -> Result<String, DbErr> {
+    // A TenantId is validated when built ([A-Za-z0-9_.:-]); quoting makes it safe anyway.
+    let tenant = pg_literal::quote_text(tenant.as_str())
+        .ok_or_else(|| DbErr::Custom("tenant id cannot be quoted".into()))?;
+    let role = pg_literal::quote_text(APP_ROLE)
+        .ok_or_else(|| DbErr::Custom("role cannot be quoted".into()))?;
+    Ok(format!(
+        "SELECT set_config('app.tenant_id', {tenant}, true), set_config('role', {role}, true)"
+    ))
+}
+
 /// The rows of the batch's last statement (the first only sets the context).
 async fn run_batch(
     conn: &mut PoolConnection<Postgres>,
@@ -240,6 +250,14 @@ fn is_read_only_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.code().as_deref() == Some("25006"))
 }
 
+async fn batched_rows(member: &BatchMember, stmt: &Statement) -> Result<Vec<PgRow>, DbErr> {
+    let mut txn = member.txn().await?;
+    sqlx_query(stmt)
+        .fetch_all(txn.conn()?)
+        .await
+        .map_err(query_err)
+}
+
 fn sqlx_query(stmt: &Statement) -> sqlx::query::Query<'_, Postgres, SqlxValues> {
     let values = stmt.values.clone().unwrap_or(Values(Vec::new()));
     sqlx::query_with(AssertSqlSafe(stmt.sql.as_str()), SqlxValues(values))
@@ -268,7 +286,7 @@ impl ConnectionTrait for TxnConn {
     fn get_database_backend(&self) -> DatabaseBackend {
         match self {
             Self::Transaction(txn) => txn.get_database_backend(),
-            Self::Tenant(_) => DatabaseBackend::Postgres,
+            Self::Tenant(_) | Self::Batched(_) => DatabaseBackend::Postgres,
         }
     }
 
@@ -276,6 +294,11 @@ impl ConnectionTrait for TxnConn {
         match self {
             Self::Transaction(txn) => txn.execute_raw(stmt).await,
             Self::Tenant(session) => session.execute_statement(stmt).await,
+            Self::Batched(member) => sqlx_query(&stmt)
+                .execute(member.txn().await?.conn()?)
+                .await
+                .map(ExecResult::from)
+                .map_err(exec_err),
         }
     }
 
@@ -283,6 +306,11 @@ impl ConnectionTrait for TxnConn {
         match self {
             Self::Transaction(txn) => txn.execute_unprepared(sql).await,
             Self::Tenant(session) => session.execute_sql(sql).await,
+            Self::Batched(member) => sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
+                .execute(member.txn().await?.conn()?)
+                .await
+                .map(ExecResult::from)
+                .map_err(exec_err),
         }
     }
 
@@ -295,6 +323,11 @@ impl ConnectionTrait for TxnConn {
                 .into_iter()
                 .next()
                 .map(QueryResult::from)),
+            Self::Batched(member) => Ok(batched_rows(member, &stmt)
+                .await?
+                .into_iter()
+                .next()
+                .map(QueryResult::from)),
         }
     }
 
@@ -303,6 +336,11 @@ impl ConnectionTrait for TxnConn {
             Self::Transaction(txn) => txn.query_all_raw(stmt).await,
             Self::Tenant(session) => Ok(session
                 .rows(stmt)
+                .await?
+                .into_iter()
+                .map(QueryResult::from)
+                .collect()),
+            Self::Batched(member) => Ok(batched_rows(member, &stmt)
                 .await?
                 .into_iter()
                 .map(QueryResult::from)

@@ -5,7 +5,7 @@
 //! commits, wakes the outbox relay and releases the other jobs, in that order. Dropping it
 //! without committing rolls everything back: no row, no event, no job.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use otto_domain::jobs::{JobKind, NewJob};
@@ -13,7 +13,8 @@ use otto_domain::{EventEnvelope, TenantId, TraceId};
 use sea_orm::{DatabaseBackend, DatabaseConnection, DbErr, TransactionTrait};
 use serde_json::Value;
 
-use crate::tenant_conn::{PgTenantSession, TxnConn};
+use crate::group_commit::{BatchMember, GroupCommit};
+use crate::tenant_conn::{PgTenantSession, TxnConn, tenant_context};
 use crate::tenant_scope::TenantScope;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -90,6 +91,25 @@ impl TenantTxn {
         };
         Ok(Self {
             txn,
+            tenant: tenant.clone(),
+            trace,
+            collected: Mutex::default(),
+        })
+    }
+
+    /// Joins `group`'s open batch as one webhook delivery acting for `tenant`: its statements
+    /// run in a savepoint of the batch's transaction, and `commit` returns once the batch has
+    /// committed (see `group_commit`).
+    ///
+    /// # Errors
+    /// When the tenant id cannot be written as a literal (it always can once validated).
+    pub fn join_batch(
+        group: &Arc<GroupCommit>,
+        tenant: &TenantId,
+        trace: TraceId,
+    ) -> Result<Self, DbErr> {
+        Ok(Self {
+            txn: TxnConn::Batched(BatchMember::new(group, &tenant_context(tenant)?)),
             tenant: tenant.clone(),
             trace,
             collected: Mutex::default(),

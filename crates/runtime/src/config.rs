@@ -145,6 +145,11 @@ pub struct DatabaseConfig {
     /// Apply pending migrations when a process starts (default: only in embedded mode; in
     /// production `otto-api migrate` runs once per release).
     pub migrate_on_start: bool,
+    /// `WEBHOOK_BATCH_WINDOW_MS` (2): how long a group commit of webhook deliveries stays open
+    /// for more (PostgreSQL only; 0 commits each delivery on its own).
+    pub webhook_batch_window: Duration,
+    /// `WEBHOOK_BATCH_MAX` (32, at most 60): most deliveries in one group commit.
+    pub webhook_batch_max: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -547,6 +552,13 @@ impl Config {
                 url: Secret(database_url.unwrap_or_else(|| DEFAULT_SQLITE_URL.to_owned())),
                 max_connections: parse_or(&get, "DB_MAX_CONNECTIONS", 10)?,
                 migrate_on_start: flag_or(&get, "MIGRATE_ON_START", migrate_default)?,
+                webhook_batch_window: Duration::from_millis(parse_or(
+                    &get,
+                    "WEBHOOK_BATCH_WINDOW_MS",
+                    2,
+                )?),
+                // Each delivery is a subtransaction; PostgreSQL caches 64 per backend.
+                webhook_batch_max: parse_or(&get, "WEBHOOK_BATCH_MAX", 32)?.clamp(1, 60),
             },
             redis: RedisConfig {
                 url: redis_url.map(Secret),

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use deadpool_redis::Pool;
 use otto_db::TxnConn;
+use otto_db::group_commit::{GroupCommit, GroupCommitSettings};
 use otto_db::unit_of_work::BoxError;
 use otto_db::{CommitSink, DbSettings};
 use otto_domain::jobs::NewJob;
@@ -49,6 +50,8 @@ pub struct AppContext {
     pub conversations: Arc<crate::conversations::ConversationStore>,
     /// Documents and recordings (S3, or a local directory).
     pub storage: Arc<crate::storage::Storage>,
+    /// Group commit of webhook deliveries (PostgreSQL with `WEBHOOK_BATCH_WINDOW_MS` > 0).
+    pub delivery_batches: Option<Arc<GroupCommit>>,
     pub shutdown: CancellationToken,
 }
 
@@ -102,6 +105,7 @@ impl AppContext {
             None => crate::conversations::ConversationStore::memory(),
         });
         Ok(Self {
+            delivery_batches: delivery_batches(&config, &db),
             conversations,
             storage: Arc::new(storage),
             config: Arc::new(config),
@@ -148,4 +152,22 @@ impl CommitSink for AppContext {
             }
         }
     }
+}
+
+/// Webhook deliveries are group-committed on PostgreSQL unless the window is 0. Half the pool
+/// at most holds batches, so the other half stays free for reads and the tenant lookups that
+/// precede a delivery.
+fn delivery_batches(config: &Config, db: &DatabaseConnection) -> Option<Arc<GroupCommit>> {
+    let settings = &config.database;
+    let postgres = db.get_database_backend() == sea_orm::DatabaseBackend::Postgres;
+    (postgres && !settings.webhook_batch_window.is_zero()).then(|| {
+        GroupCommit::new(
+            db.get_postgres_connection_pool().clone(),
+            GroupCommitSettings {
+                window: settings.webhook_batch_window,
+                max_members: settings.webhook_batch_max,
+                lanes: (settings.max_connections as usize / 2).max(1),
+            },
+        )
+    })
 }

@@ -5,6 +5,7 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use actix_web::web;
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, Session};
 use bytestring::ByteString;
 use futures_util::StreamExt;
@@ -33,7 +34,8 @@ enum ClientFrame {
 }
 
 pub struct Connection {
-    pub state: ApiState,
+    /// Shared, not cloned: a connection holds one pointer to the state, not a copy of it.
+    pub state: web::Data<ApiState>,
     pub hub: Arc<Hub>,
     pub user: AuthUser,
     pub trace: TraceId,
@@ -49,23 +51,24 @@ enum Flow {
 
 impl Connection {
     pub async fn serve(mut self, mut stream: AggregatedMessageStream) {
-        let config = self.state.ctx.config.realtime.clone();
+        let realtime = &self.state.ctx.config.realtime;
+        let (ping_interval, pong_timeout) = (realtime.ping_interval, realtime.pong_timeout);
         let shutdown = self.state.ctx.shutdown.clone();
         let mut subscriptions = HashSet::new();
         let mut control = VecDeque::new();
         let mut violations = 0;
         let mut last_pong = Instant::now();
-        let mut ping = tokio::time::interval_at(
-            tokio::time::Instant::now() + config.ping_interval,
-            config.ping_interval,
-        );
+        let mut ping =
+            tokio::time::interval_at(tokio::time::Instant::now() + ping_interval, ping_interval);
         metrics::gauge!("ws_connections").increment(1.0);
         let flow = loop {
             let flow = tokio::select! {
                 () = shutdown.cancelled() => Flow::Close(Some(CloseReason { code: CloseCode::Away, description: Some("server shutting down".into()) })),
                 frame = stream.next() => match frame {
                     Some(Ok(AggregatedMessage::Text(text))) => {
-                        self.on_text(&text, &mut subscriptions, &mut control, &mut violations, &mut last_pong).await
+                        // Boxed: the rare control path (with its database check) is allocated
+                        // while it runs instead of enlarging every idle connection's task.
+                        Box::pin(self.on_text(&text, &mut subscriptions, &mut control, &mut violations, &mut last_pong)).await
                     }
                     Some(Ok(AggregatedMessage::Ping(bytes))) => {
                         let _ = self.session.pong(&bytes).await;
@@ -78,12 +81,12 @@ impl Connection {
                     Some(Ok(AggregatedMessage::Binary(_))) => self.violation(&mut violations, "invalid_frame", "binary frames are not part of the protocol", None).await,
                     Some(Ok(AggregatedMessage::Close(_))) | Some(Err(_)) | None => Flow::Close(None),
                 },
-                batch = self.queue.next_batch() => self.deliver(batch, config.pong_timeout).await,
+                batch = self.queue.next_batch() => self.deliver(batch, pong_timeout).await,
                 _ = ping.tick() => {
-                    if last_pong.elapsed() > config.pong_timeout {
+                    if last_pong.elapsed() > pong_timeout {
                         tracing::info!(reason = "heartbeat_timeout", "websocket closed: no pong");
                         Flow::Close(Some(CloseReason { code: CloseCode::Away, description: Some("heartbeat_timeout".into()) }))
-                    } else if self.send(r#"{"type":"ping"}"#.into(), config.pong_timeout).await {
+                    } else if self.send(r#"{"type":"ping"}"#.into(), pong_timeout).await {
                         Flow::Continue
                     } else {
                         Flow::Close(None)

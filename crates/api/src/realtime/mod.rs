@@ -60,7 +60,7 @@ pub async fn websocket(
     span.in_scope(|| tracing::info!("websocket connected"));
     let stream = stream.max_frame_size(64 * 1024).aggregate_continuations();
     let connection = Connection {
-        state: state.get_ref().clone(),
+        state: state.clone(),
         hub,
         user,
         trace,

@@ -116,7 +116,10 @@ pub async fn deliver(
         ("provider", provider.as_str().to_owned()),
         ("tenant_id", tenant.to_string()),
     ];
-    let utx = TenantTxn::begin(&state.ctx.db, &tenant, trace).await?;
+    let utx = match &state.ctx.delivery_batches {
+        Some(batches) => TenantTxn::join_batch(batches, &tenant, trace)?,
+        None => TenantTxn::begin(&state.ctx.db, &tenant, trace).await?,
+    };
     if !idempotency::claim(
         utx.conn(),
         provider.as_str(),
@@ -125,8 +128,10 @@ pub async fn deliver(
     )
     .await?
     {
-        utx.rollback().await?;
-        idempotency::touch(&state.ctx.db, provider.as_str(), external_id).await?;
+        // Counted in the same unit of work, so a key still being committed by another member
+        // of a batch is counted once that batch commits.
+        idempotency::touch(utx.conn(), provider.as_str(), external_id).await?;
+        utx.commit(&state.ctx).await?;
         metrics::counter!("webhook_duplicates_total", &labels).increment(1);
         log_delivery(provider, external_id, Some(&tenant), Outcome::Duplicate);
         return Ok(Outcome::Duplicate);
@@ -139,8 +144,10 @@ pub async fn deliver(
         external_id,
     };
     if let Err(err) = effects.apply(&ctx).await {
-        // Dropping the unit of work rolls back the key with the partial writes.
-        drop(utx);
+        // Rolls back the key with the partial writes (only this delivery's, in a batch).
+        if let Err(rollback) = utx.rollback().await {
+            tracing::warn!(error = %rollback, "rolling back a failed delivery failed");
+        }
         metrics::counter!("webhook_failures_total", &labels).increment(1);
         tracing::warn!(provider = provider.as_str(), external_id, tenant_id = %tenant, status = "failed", error = %err, "webhook delivery failed");
         return Err(err);

@@ -1,0 +1,319 @@
+//! Group commit for webhook deliveries (PostgreSQL). Concurrent deliveries join a batch: one
+//! transaction on one connection, where each delivery runs inside a savepoint of its own, acting
+//! for its own tenant (`SAVEPOINT; set_config(..)` in one round trip), one delivery at a time.
+//! The batch closes after a short window or once it is full, and commits once: one WAL flush
+//! for many deliveries. A delivery that fails rolls back to its savepoint, which undoes only its
+//! own writes and releases only its own idempotency key; the others commit. Each delivery is
+//! answered only after the shared commit succeeded, so a crash before it loses nothing a
+//! provider was told was processed: the provider retries.
+//!
+//! A member dropped without finishing (its request cancelled mid-statement) poisons the batch:
+//! it rolls back whole and every member answers an error, which the providers retry.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex as StdMutex};
+use std::time::Duration;
+
+use sea_orm::sqlx::postgres::{PgConnection, PgPool};
+use sea_orm::sqlx::{self, AssertSqlSafe, Postgres, Transaction};
+use sea_orm::{DbErr, RuntimeErr};
+use tokio::sync::{Mutex, MutexGuard, Notify, OwnedMutexGuard, Semaphore, watch};
+
+/// How deliveries are gathered (`WEBHOOK_BATCH_WINDOW_MS`, `WEBHOOK_BATCH_MAX`).
+#[derive(Debug, Clone, Copy)]
+pub struct GroupCommitSettings {
+    /// How long a batch stays open for more deliveries after it began.
+    pub window: Duration,
+    /// Most deliveries in one batch (each is a subtransaction; PostgreSQL caches 64 per backend).
+    pub max_members: usize,
+    /// Batches in flight at once, each holding one pooled connection.
+    pub lanes: usize,
+}
+
+pub struct GroupCommit {
+    /// Batches committed, and the deliveries they carried (see [`GroupCommit::committed`]).
+    commits: AtomicUsize,
+    committed_members: AtomicUsize,
+    pool: PgPool,
+    settings: GroupCommitSettings,
+    lanes: Arc<Semaphore>,
+    open: StdMutex<Option<Arc<Batch>>>,
+}
+
+type Outcome = Option<Result<(), String>>;
+
+enum BatchTxn {
+    Opening,
+    Open(Transaction<'static, Postgres>),
+    Failed(String),
+    Ended,
+}
+
+pub(crate) struct Batch {
+    txn: Arc<Mutex<BatchTxn>>,
+    /// Set once the transaction is open (or could not be).
+    ready: watch::Sender<bool>,
+    joined: AtomicUsize,
+    /// Members that joined and have not finished.
+    pending: watch::Sender<usize>,
+    poisoned: AtomicBool,
+    full: Notify,
+    outcome: watch::Sender<Outcome>,
+    savepoints: AtomicUsize,
+}
+
+impl GroupCommit {
+    pub fn new(pool: PgPool, settings: GroupCommitSettings) -> Arc<Self> {
+        Arc::new(Self {
+            commits: AtomicUsize::new(0),
+            committed_members: AtomicUsize::new(0),
+            pool,
+            lanes: Arc::new(Semaphore::new(settings.lanes.max(1))),
+            settings,
+            open: StdMutex::new(None),
+        })
+    }
+
+    /// Batches committed so far, and how many deliveries joined them.
+    pub fn committed(&self) -> (usize, usize) {
+        (
+            self.commits.load(Ordering::SeqCst),
+            self.committed_members.load(Ordering::SeqCst),
+        )
+    }
+
+    /// Joins the open batch, or opens one (and the task that will commit it).
+    pub(crate) fn join(self: &Arc<Self>) -> (Arc<Batch>, usize) {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let batch = match open.as_ref() {
+            Some(batch) => batch.clone(),
+            None => {
+                let batch = Arc::new(Batch::new());
+                tokio::spawn(self.clone().run(batch.clone()));
+                *open = Some(batch.clone());
+                batch
+            }
+        };
+        let members = batch.joined.fetch_add(1, Ordering::SeqCst) + 1;
+        batch.pending.send_modify(|n| *n += 1);
+        if members >= self.settings.max_members {
+            *open = None;
+            batch.full.notify_one();
+        }
+        let savepoint = batch.savepoints.fetch_add(1, Ordering::SeqCst);
+        (batch, savepoint)
+    }
+
+    /// A batch's life: wait for a lane, begin, stay open for the window (or until full), wait
+    /// for every member to finish, commit (or roll back if poisoned), announce the outcome.
+    async fn run(self: Arc<Self>, batch: Arc<Batch>) {
+        let permit = self.lanes.clone().acquire_owned().await;
+        let begun = self.begin(&batch).await;
+        batch.ready.send_replace(true);
+        tokio::select! {
+            () = tokio::time::sleep(self.settings.window) => {}
+            () = batch.full.notified() => {}
+        }
+        self.close_to_joiners(&batch);
+        let mut pending = batch.pending.subscribe();
+        let _ = pending.wait_for(|n| *n == 0).await;
+        let outcome = match begun {
+            Ok(()) => batch.finish().await,
+            Err(err) => Err(err),
+        };
+        drop(permit);
+        metrics::histogram!("webhook_group_commit_size")
+            .record(batch.joined.load(Ordering::SeqCst) as f64);
+        if outcome.is_err() {
+            metrics::counter!("webhook_group_commit_failures_total").increment(1);
+        } else {
+            self.commits.fetch_add(1, Ordering::SeqCst);
+            self.committed_members
+                .fetch_add(batch.joined.load(Ordering::SeqCst), Ordering::SeqCst);
+        }
+        batch.outcome.send_replace(Some(outcome));
+    }
+
+    async fn begin(&self, batch: &Batch) -> Result<(), String> {
+        let opened = async {
+            let conn = self.pool.acquire().await?;
+            Transaction::begin(conn, None).await
+        }
+        .await;
+        let mut txn = batch.txn.lock().await;
+        match opened {
+            Ok(open) => {
+                *txn = BatchTxn::Open(open);
+                Ok(())
+            }
+            Err(err) => {
+                *txn = BatchTxn::Failed(err.to_string());
+                Err(err.to_string())
+            }
+        }
+    }
+
+    fn close_to_joiners(&self, batch: &Arc<Batch>) {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        if open.as_ref().is_some_and(|b| Arc::ptr_eq(b, batch)) {
+            *open = None;
+        }
+    }
+}
+
+impl Batch {
+    fn new() -> Self {
+        Self {
+            txn: Arc::new(Mutex::new(BatchTxn::Opening)),
+            ready: watch::Sender::new(false),
+            joined: AtomicUsize::new(0),
+            pending: watch::Sender::new(0),
+            poisoned: AtomicBool::new(false),
+            full: Notify::new(),
+            outcome: watch::Sender::new(None),
+            savepoints: AtomicUsize::new(0),
+        }
+    }
+
+    async fn finish(&self) -> Result<(), String> {
+        let mut txn = self.txn.lock().await;
+        match std::mem::replace(&mut *txn, BatchTxn::Ended) {
+            BatchTxn::Open(open) if self.poisoned.load(Ordering::SeqCst) => {
+                let _ = open.rollback().await;
+                Err("a delivery of the batch was abandoned; the batch was rolled back".into())
+            }
+            BatchTxn::Open(open) => open.commit().await.map_err(|e| e.to_string()),
+            BatchTxn::Failed(err) => Err(err),
+            BatchTxn::Opening | BatchTxn::Ended => Ok(()),
+        }
+    }
+}
+
+/// One delivery's share of a batch: exclusive use of the batch's transaction from its first
+/// statement until it finishes.
+pub struct BatchMember {
+    batch: Arc<Batch>,
+    /// `SAVEPOINT m<n>; SELECT set_config(..)` for this delivery's tenant.
+    enter: String,
+    savepoint: String,
+    slot: Mutex<Option<OwnedMutexGuard<BatchTxn>>>,
+    finished: AtomicBool,
+}
+
+impl BatchMember {
+    pub(crate) fn new(group: &Arc<GroupCommit>, tenant_context: &str) -> Self {
+        let (batch, n) = group.join();
+        let savepoint = format!("m{n}");
+        Self {
+            batch,
+            enter: format!("SAVEPOINT {savepoint}; {tenant_context}"),
+            savepoint,
+            slot: Mutex::new(None),
+            finished: AtomicBool::new(false),
+        }
+    }
+
+    /// The batch's transaction, held by this member until it finishes; the first call enters
+    /// this member's savepoint.
+    pub(crate) async fn txn(&self) -> Result<MemberTxn<'_>, DbErr> {
+        let mut slot = self.slot.lock().await;
+        if slot.is_none() {
+            if self.finished.load(Ordering::SeqCst) {
+                return Err(DbErr::Custom("unit of work already ended".into()));
+            }
+            let mut ready = self.batch.ready.subscribe();
+            let _ = ready.wait_for(|r| *r).await;
+            let mut guard = self.batch.txn.clone().lock_owned().await;
+            let BatchTxn::Open(txn) = &mut *guard else {
+                return Err(unavailable("the batch transaction could not be opened"));
+            };
+            sqlx::raw_sql(AssertSqlSafe(self.enter.clone()))
+                .execute(&mut **txn)
+                .await
+                .map_err(|e| DbErr::Conn(RuntimeErr::SqlxError(Arc::new(e))))?;
+            *slot = Some(guard);
+        }
+        Ok(MemberTxn(slot))
+    }
+
+    /// Hands the transaction to the next member and waits for the batch's commit.
+    pub(crate) async fn commit(self) -> Result<(), DbErr> {
+        let ran = self.slot.lock().await.take().is_some();
+        let mut outcome = self.batch.outcome.subscribe();
+        self.finish();
+        if !ran {
+            return Ok(());
+        }
+        let done = match outcome.wait_for(Option::is_some).await {
+            Ok(done) => done.clone(),
+            Err(_) => None,
+        };
+        match done {
+            Some(Ok(())) => Ok(()),
+            Some(Err(err)) => Err(unavailable(&err)),
+            None => Err(unavailable("the batch ended without an outcome")),
+        }
+    }
+
+    /// Undoes this member's writes (and its idempotency key) only.
+    pub(crate) async fn rollback(self) -> Result<(), DbErr> {
+        let guard = self.slot.lock().await.take();
+        let result = match guard {
+            Some(mut guard) => match &mut *guard {
+                BatchTxn::Open(txn) => {
+                    let sql = format!("ROLLBACK TO SAVEPOINT {}", self.savepoint);
+                    sqlx::raw_sql(AssertSqlSafe(sql))
+                        .execute(&mut **txn)
+                        .await
+                        .map(drop)
+                        .map_err(|e| DbErr::Exec(RuntimeErr::SqlxError(Arc::new(e))))
+                }
+                _ => Ok(()),
+            },
+            None => Ok(()),
+        };
+        if result.is_err() {
+            self.batch.poisoned.store(true, Ordering::SeqCst);
+        }
+        self.finish();
+        result
+    }
+
+    fn finish(&self) {
+        if !self.finished.swap(true, Ordering::SeqCst) {
+            self.batch.pending.send_modify(|n| *n = n.saturating_sub(1));
+        }
+    }
+}
+
+impl Drop for BatchMember {
+    fn drop(&mut self) {
+        if !self.finished.load(Ordering::SeqCst) {
+            let ran = self
+                .slot
+                .try_lock()
+                .map(|slot| slot.is_some())
+                .unwrap_or(true);
+            if ran {
+                self.batch.poisoned.store(true, Ordering::SeqCst);
+            }
+            self.finish();
+        }
+    }
+}
+
+/// A member's hold on the batch transaction (see [`BatchMember::txn`]).
+pub(crate) struct MemberTxn<'m>(MutexGuard<'m, Option<OwnedMutexGuard<BatchTxn>>>);
+
+impl MemberTxn<'_> {
+    pub(crate) fn conn(&mut self) -> Result<&mut PgConnection, DbErr> {
+        match self.0.as_deref_mut() {
+            Some(BatchTxn::Open(txn)) => Ok(&mut **txn),
+            _ => Err(unavailable("the batch transaction is gone")),
+        }
+    }
+}
+
+fn unavailable(reason: &str) -> DbErr {
+    DbErr::Conn(RuntimeErr::Internal(format!("group commit: {reason}")))
+}
