@@ -6,7 +6,9 @@
 #     COMMIT); goal >= 2x;
 #   - CallRail pre-call deliveries (wrk -t2 -c64, a unique call per request) next to pgbench
 #     running one delivery transaction per commit (scripts/bench/callrail_delivery.sql); goal >= 2x.
-# pgbench runs -c64 -j2 -M prepared, as sqlx prepares. Prints every figure, then the medians.
+# pgbench runs -c64 -j2; the read -M prepared (as sqlx prepares), the delivery -M simple (its
+# script's expressions leave parameter types open, which -M prepared refuses). Prints every
+# figure, then the medians.
 # Usage: scripts/bench_round_two.sh [duration=10s] [rounds=2]   (SKIP_BUILD=1, CARGO_TARGET_DIR,
 # OTTO_BIN=<another otto-api> honoured; extra settings pass through the environment, e.g.
 # WEBHOOK_BATCH_WINDOW_MS=0 to measure without group commit)
@@ -38,15 +40,15 @@ wrk_row() { # label, wrk args... -> "label rps p99"
     awk -v l="$label" '/Requests\/sec/ {r=$2} $1=="99%" {p=$2} /Non-2xx/ {e=$NF}
       END {printf "%s %s %s%s\n", l, r, p, (e=="" ? "" : " non-2xx=" e)}'
 }
-pgbench_row() { # label, sql file
-  pgbench "$PG/$db" -n -c64 -j2 -M prepared -T"$seconds" -f "$2" 2>/dev/null |
+pgbench_row() { # label, sql file, protocol
+  pgbench "$PG/$db" -n -c64 -j2 -M "$3" -T"$seconds" -f "$2" 2>/dev/null |
     awk -v l="$1" '/latency average/ {lat=$4} /^tps/ {printf "%s %s %sms(avg)\n", l, $3, lat}'
 }
 for r in $(seq 1 "$rounds"); do
   wrk_row otto_leads "$base/v1/leads?limit=50" -H "Authorization: Bearer $token"
-  pgbench_row pgbench_read scripts/bench/tenant_read.sql
+  pgbench_row pgbench_read scripts/bench/tenant_read.sql prepared
   wrk_row otto_callrail -s scripts/bench/callrail_unique.lua "$base"
-  pgbench_row pgbench_delivery scripts/bench/callrail_delivery.sql
+  pgbench_row pgbench_delivery scripts/bench/callrail_delivery.sql simple
 done | tee "$work/rows"
 batches=$(curl -fs "$base/metrics" | awk '/^webhook_group_commit_size_count/ {c=$2} /^webhook_group_commit_size_sum/ {s=$2} END {if (c>0) printf "%.1f deliveries per commit over %d commits", s/c, c; else print "no group commits"}')
 echo "group commit: $batches"

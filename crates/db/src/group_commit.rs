@@ -17,7 +17,7 @@ use std::time::Duration;
 use sea_orm::sqlx::postgres::{PgConnection, PgPool};
 use sea_orm::sqlx::{self, AssertSqlSafe, Postgres, Transaction};
 use sea_orm::{DbErr, RuntimeErr};
-use tokio::sync::{Mutex, MutexGuard, Notify, OwnedMutexGuard, Semaphore, watch};
+use tokio::sync::{Mutex, MutexGuard, Notify, OwnedMutexGuard, watch};
 
 /// How deliveries are gathered (`WEBHOOK_BATCH_WINDOW_MS`, `WEBHOOK_BATCH_MAX`).
 #[derive(Debug, Clone, Copy)]
@@ -26,7 +26,8 @@ pub struct GroupCommitSettings {
     pub window: Duration,
     /// Most deliveries in one batch (each is a subtransaction; PostgreSQL caches 64 per backend).
     pub max_members: usize,
-    /// Batches in flight at once, each holding one pooled connection.
+    /// Lanes: each runs one batch at a time on one pooled connection. A tenant's deliveries
+    /// always take the same lane.
     pub lanes: usize,
 }
 
@@ -36,8 +37,16 @@ pub struct GroupCommit {
     committed_members: AtomicUsize,
     pool: PgPool,
     settings: GroupCommitSettings,
-    lanes: Arc<Semaphore>,
+    lanes: Vec<Lane>,
+}
+
+/// One tenant's deliveries are never in two open transactions at once: two batches holding
+/// each other's rows (the same caller's lead, say) would deadlock, and PostgreSQL would find it
+/// only after `deadlock_timeout`. So a tenant's deliveries take one lane, and a lane runs its
+/// batches one after the other; while one commits, the next gathers.
+struct Lane {
     open: StdMutex<Option<Arc<Batch>>>,
+    turn: Arc<Mutex<()>>,
 }
 
 type Outcome = Option<Result<(), String>>;
@@ -68,9 +77,13 @@ impl GroupCommit {
             commits: AtomicUsize::new(0),
             committed_members: AtomicUsize::new(0),
             pool,
-            lanes: Arc::new(Semaphore::new(settings.lanes.max(1))),
+            lanes: (0..settings.lanes.max(1))
+                .map(|_| Lane {
+                    open: StdMutex::new(None),
+                    turn: Arc::new(Mutex::new(())),
+                })
+                .collect(),
             settings,
-            open: StdMutex::new(None),
         })
     }
 
@@ -82,14 +95,18 @@ impl GroupCommit {
         )
     }
 
-    /// Joins the open batch, or opens one (and the task that will commit it).
-    pub(crate) fn join(self: &Arc<Self>) -> (Arc<Batch>, usize) {
-        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+    /// Joins the open batch of `tenant`'s lane, or opens one (and the task that commits it).
+    pub(crate) fn join(self: &Arc<Self>, tenant: &str) -> (Arc<Batch>, usize) {
+        let lane = self.lane_of(tenant);
+        let mut open = self.lanes[lane]
+            .open
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         let batch = match open.as_ref() {
             Some(batch) => batch.clone(),
             None => {
                 let batch = Arc::new(Batch::new());
-                tokio::spawn(self.clone().run(batch.clone()));
+                tokio::spawn(self.clone().run(lane, batch.clone()));
                 *open = Some(batch.clone());
                 batch
             }
@@ -104,24 +121,30 @@ impl GroupCommit {
         (batch, savepoint)
     }
 
-    /// A batch's life: wait for a lane, begin, stay open for the window (or until full), wait
-    /// for every member to finish, commit (or roll back if poisoned), announce the outcome.
-    async fn run(self: Arc<Self>, batch: Arc<Batch>) {
-        let permit = self.lanes.clone().acquire_owned().await;
+    fn lane_of(&self, tenant: &str) -> usize {
+        let mut hasher = std::hash::DefaultHasher::new();
+        std::hash::Hash::hash(tenant, &mut hasher);
+        (std::hash::Hasher::finish(&hasher) % self.lanes.len() as u64) as usize
+    }
+
+    /// A batch's life: wait for its lane's turn, begin, stay open for the window (or until
+    /// full), wait for every member to finish, commit (or roll back if poisoned), announce.
+    async fn run(self: Arc<Self>, lane: usize, batch: Arc<Batch>) {
+        let turn = self.lanes[lane].turn.clone().lock_owned().await;
         let begun = self.begin(&batch).await;
         batch.ready.send_replace(true);
         tokio::select! {
             () = tokio::time::sleep(self.settings.window) => {}
             () = batch.full.notified() => {}
         }
-        self.close_to_joiners(&batch);
+        self.close_to_joiners(lane, &batch);
         let mut pending = batch.pending.subscribe();
         let _ = pending.wait_for(|n| *n == 0).await;
         let outcome = match begun {
             Ok(()) => batch.finish().await,
             Err(err) => Err(err),
         };
-        drop(permit);
+        drop(turn);
         metrics::histogram!("webhook_group_commit_size")
             .record(batch.joined.load(Ordering::SeqCst) as f64);
         if outcome.is_err() {
@@ -153,8 +176,11 @@ impl GroupCommit {
         }
     }
 
-    fn close_to_joiners(&self, batch: &Arc<Batch>) {
-        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+    fn close_to_joiners(&self, lane: usize, batch: &Arc<Batch>) {
+        let mut open = self.lanes[lane]
+            .open
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         if open.as_ref().is_some_and(|b| Arc::ptr_eq(b, batch)) {
             *open = None;
         }
@@ -201,8 +227,8 @@ pub struct BatchMember {
 }
 
 impl BatchMember {
-    pub(crate) fn new(group: &Arc<GroupCommit>, tenant_context: &str) -> Self {
-        let (batch, n) = group.join();
+    pub(crate) fn new(group: &Arc<GroupCommit>, tenant: &str, tenant_context: &str) -> Self {
+        let (batch, n) = group.join(tenant);
         let savepoint = format!("m{n}");
         Self {
             batch,

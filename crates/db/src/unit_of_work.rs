@@ -109,7 +109,11 @@ impl TenantTxn {
         trace: TraceId,
     ) -> Result<Self, DbErr> {
         Ok(Self {
-            txn: TxnConn::Batched(BatchMember::new(group, &tenant_context(tenant)?)),
+            txn: TxnConn::Batched(BatchMember::new(
+                group,
+                tenant.as_str(),
+                &tenant_context(tenant)?,
+            )),
             tenant: tenant.clone(),
             trace,
             collected: Mutex::default(),

@@ -49,7 +49,10 @@ pub async fn websocket(
     let (id, queue) = hub.connect();
     let ip =
         client_ip(&req, &state.ctx.config.rate_limits.trusted_proxies).map(|ip| ip.to_string());
+    // A root span: as a child of the upgrade request's span it would keep that span (and its
+    // fields) alive for as long as the connection lasts. The trace id links the two.
     let span = tracing::info_span!(
+        parent: None,
         "websocket",
         connection_id = id,
         tenant_id = %user.tenant_id,
