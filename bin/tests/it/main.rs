@@ -54,6 +54,7 @@ mod storage;
 mod tasks;
 mod team;
 mod timeline;
+mod unit_of_work;
 mod webhook_batches;
 mod webhooks;
 mod worker_processes;
