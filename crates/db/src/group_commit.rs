@@ -26,8 +26,8 @@ pub struct GroupCommitSettings {
     pub window: Duration,
     /// Most deliveries in one batch (each is a subtransaction; PostgreSQL caches 64 per backend).
     pub max_members: usize,
-    /// Lanes: each runs one batch at a time on one pooled connection. A tenant's deliveries
-    /// always take the same lane.
+    /// Lanes: each runs one batch at a time (and commits the previous one meanwhile), so holds
+    /// at most two pooled connections. A tenant's deliveries always take the same lane.
     pub lanes: usize,
 }
 
@@ -43,7 +43,7 @@ pub struct GroupCommit {
 /// One tenant's deliveries are never in two open transactions at once: two batches holding
 /// each other's rows (the same caller's lead, say) would deadlock, and PostgreSQL would find it
 /// only after `deadlock_timeout`. So a tenant's deliveries take one lane, and a lane runs its
-/// batches one after the other; while one commits, the next gathers.
+/// batches' deliveries one batch after the other; while one commits, the next already runs.
 struct Lane {
     open: StdMutex<Option<Arc<Batch>>>,
     turn: Arc<Mutex<()>>,
@@ -140,11 +140,13 @@ impl GroupCommit {
         self.close_to_joiners(lane, &batch);
         let mut pending = batch.pending.subscribe();
         let _ = pending.wait_for(|n| *n == 0).await;
+        // The next batch of the lane may run while this one commits: a committing transaction
+        // waits for no lock, so the next can wait on this one's rows but never the reverse.
+        drop(turn);
         let outcome = match begun {
             Ok(()) => batch.finish().await,
             Err(err) => Err(err),
         };
-        drop(turn);
         metrics::histogram!("webhook_group_commit_size")
             .record(batch.joined.load(Ordering::SeqCst) as f64);
         if outcome.is_err() {

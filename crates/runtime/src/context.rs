@@ -154,9 +154,10 @@ impl CommitSink for AppContext {
     }
 }
 
-/// Webhook deliveries are group-committed on PostgreSQL unless the window is 0. Half the pool
-/// at most holds batches, so the other half stays free for reads and the tenant lookups that
-/// precede a delivery.
+/// Webhook deliveries are group-committed on PostgreSQL unless the window is 0. A lane holds at
+/// most two connections (one batch running, the previous one committing), so a quarter as many
+/// lanes as connections leaves half the pool to reads and the tenant lookups that precede a
+/// delivery.
 fn delivery_batches(config: &Config, db: &DatabaseConnection) -> Option<Arc<GroupCommit>> {
     let settings = &config.database;
     let postgres = db.get_database_backend() == sea_orm::DatabaseBackend::Postgres;
@@ -166,7 +167,7 @@ fn delivery_batches(config: &Config, db: &DatabaseConnection) -> Option<Arc<Grou
             GroupCommitSettings {
                 window: settings.webhook_batch_window,
                 max_members: settings.webhook_batch_max,
-                lanes: (settings.max_connections as usize / 2).max(1),
+                lanes: (settings.max_connections as usize / 4).max(1),
             },
         )
     })
