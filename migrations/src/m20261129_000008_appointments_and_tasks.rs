@@ -5,7 +5,7 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::tables::index;
+use crate::tables::{add_columns, drop_columns, index};
 
 /// `(table, column, definition)`; SQLite adds one column per statement.
 fn columns() -> Vec<(&'static str, ColumnDef)> {
@@ -59,16 +59,7 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for (table, mut column) in columns() {
-            manager
-                .alter_table(
-                    Table::alter()
-                        .table(table)
-                        .add_column(&mut column)
-                        .to_owned(),
-                )
-                .await?;
-        }
+        add_columns(manager, columns()).await?;
         for (table, columns) in INDEXES {
             manager.create_index(index(table, columns, false)).await?;
         }
@@ -82,16 +73,6 @@ impl MigrationTrait for Migration {
                 .drop_index(Index::drop().name(name).table(table).if_exists().to_owned())
                 .await?;
         }
-        for (table, column) in columns() {
-            manager
-                .alter_table(
-                    Table::alter()
-                        .table(table)
-                        .drop_column(column.get_column_name())
-                        .to_owned(),
-                )
-                .await?;
-        }
-        Ok(())
+        drop_columns(manager, columns()).await
     }
 }

@@ -5,6 +5,8 @@
 
 use sea_orm_migration::prelude::*;
 
+use crate::tables::{add_columns, drop_columns};
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -43,26 +45,10 @@ fn columns() -> Vec<(&'static str, ColumnDef)> {
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for (table, mut column) in columns() {
-            manager
-                .alter_table(
-                    Table::alter()
-                        .table(table)
-                        .add_column(&mut column)
-                        .to_owned(),
-                )
-                .await?;
-        }
-        Ok(())
+        add_columns(manager, columns()).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for (table, column) in columns() {
-            let name = column.get_column_name();
-            manager
-                .alter_table(Table::alter().table(table).drop_column(name).to_owned())
-                .await?;
-        }
-        Ok(())
+        drop_columns(manager, columns()).await
     }
 }

@@ -5,6 +5,8 @@
 
 use sea_orm_migration::prelude::*;
 
+use crate::tables::{add_columns, drop_columns};
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -82,16 +84,7 @@ fn columns() -> Vec<(&'static str, ColumnDef)> {
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for (table, mut column) in columns() {
-            manager
-                .alter_table(
-                    Table::alter()
-                        .table(table)
-                        .add_column(&mut column)
-                        .to_owned(),
-                )
-                .await?;
-        }
+        add_columns(manager, columns()).await?;
         manager
             .create_index(
                 Index::create()
@@ -113,12 +106,6 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        for (table, column) in columns() {
-            let name = column.get_column_name();
-            manager
-                .alter_table(Table::alter().table(table).drop_column(name).to_owned())
-                .await?;
-        }
-        Ok(())
+        drop_columns(manager, columns()).await
     }
 }

@@ -57,3 +57,35 @@ pub async fn tenant_row_security(manager: &SchemaManager<'_>, table: &str) -> Re
         .await?;
     Ok(())
 }
+
+/// Adds each `(table, column)`, one `ALTER TABLE` per column (SQLite adds one at a time).
+pub async fn add_columns(
+    manager: &SchemaManager<'_>,
+    columns: Vec<(&'static str, ColumnDef)>,
+) -> Result<(), DbErr> {
+    for (table, mut column) in columns {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(table)
+                    .add_column(&mut column)
+                    .to_owned(),
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+/// Drops each `(table, column)` that [`add_columns`] added.
+pub async fn drop_columns(
+    manager: &SchemaManager<'_>,
+    columns: Vec<(&'static str, ColumnDef)>,
+) -> Result<(), DbErr> {
+    for (table, column) in columns {
+        let name = column.get_column_name();
+        manager
+            .alter_table(Table::alter().table(table).drop_column(name).to_owned())
+            .await?;
+    }
+    Ok(())
+}

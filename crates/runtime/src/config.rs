@@ -440,6 +440,7 @@ impl Config {
                 }
             });
         let secret = |name: &str| get(name).filter(|v| !v.is_empty()).map(Secret);
+        let port = parse_or(&get, "PORT", 8000)?;
         let webhooks = WebhookSecrets {
             twilio_auth_token: secret("TWILIO_AUTH_TOKEN"),
             clerk: get("CLERK_WEBHOOK_SECRET")
@@ -510,7 +511,7 @@ impl Config {
             storage: crate::storage_config::StorageConfig::from_lookup(
                 &get,
                 environment.is_deployed(),
-                parse_or(&get, "PORT", 8000)?,
+                port,
             )?,
             schedule: ScheduleConfig {
                 overrides: parse_schedule_overrides(get("SCHEDULE_OVERRIDES"))?,
@@ -528,7 +529,7 @@ impl Config {
             environment,
             http: HttpConfig {
                 host: get("HOST").unwrap_or_else(|| "127.0.0.1".to_owned()),
-                port: parse_or(&get, "PORT", 8000)?,
+                port,
                 public_base_url: get("PUBLIC_BASE_URL").filter(|v| !v.is_empty()),
                 max_body_bytes: parse_or(&get, "MAX_BODY_BYTES", 1024 * 1024)?,
                 ready_check_timeout: Duration::from_millis(parse_or(
