@@ -68,7 +68,6 @@ pub(crate) struct Batch {
     poisoned: AtomicBool,
     full: Notify,
     outcome: watch::Sender<Outcome>,
-    savepoints: AtomicUsize,
 }
 
 impl GroupCommit {
@@ -95,7 +94,8 @@ impl GroupCommit {
         )
     }
 
-    /// Joins the open batch of `tenant`'s lane, or opens one (and the task that commits it).
+    /// Joins the open batch of `tenant`'s lane, or opens one (and the task that commits it);
+    /// returns it with this member's number in it.
     pub(crate) fn join(self: &Arc<Self>, tenant: &str) -> (Arc<Batch>, usize) {
         let lane = self.lane_of(tenant);
         let mut open = self.lanes[lane]
@@ -117,8 +117,8 @@ impl GroupCommit {
             *open = None;
             batch.full.notify_one();
         }
-        let savepoint = batch.savepoints.fetch_add(1, Ordering::SeqCst);
-        (batch, savepoint)
+        // The member's number in the batch names its savepoint.
+        (batch, members)
     }
 
     fn lane_of(&self, tenant: &str) -> usize {
@@ -199,7 +199,6 @@ impl Batch {
             poisoned: AtomicBool::new(false),
             full: Notify::new(),
             outcome: watch::Sender::new(None),
-            savepoints: AtomicUsize::new(0),
         }
     }
 
