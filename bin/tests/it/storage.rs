@@ -26,13 +26,14 @@ async fn migrations_are_idempotent(db: TestDatabase) -> TestResult {
     Ok(())
 }
 
-fn new_lead(name: &str, company: &str) -> lead::ActiveModel {
+/// A lead without a phone (so a tenant may hold several); the scope stamps `company`.
+pub(crate) fn new_lead(name: &str, company: &str) -> lead::ActiveModel {
     let now = chrono::Utc::now();
     lead::ActiveModel {
         id: Set(Uuid::now_v7()),
         company_id: Set(company.to_owned()),
         name: Set(Some(name.to_owned())),
-        phone: Set(Some("+15551230000".to_owned())),
+        phone: Set(None),
         email: Set(None),
         source: Set(Some("test".to_owned())),
         status: Set("new".to_owned()),

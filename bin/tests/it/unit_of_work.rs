@@ -9,33 +9,12 @@ use otto_db::unit_of_work::BoxError;
 use otto_db::{CommitSink, DbSettings, TenantScope, TenantTxn, TxnConn, connect, migrate};
 use otto_domain::jobs::NewJob;
 use otto_domain::{TenantId, TraceId};
-use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait};
-use uuid::Uuid;
+use sea_orm::{DatabaseConnection, EntityTrait};
 
 use crate::helpers::{TestDatabase, TestResult};
+use crate::storage::new_lead;
 
 on_both_databases!(a_unit_of_work_reads_its_own_writes_and_leaves_nothing_unless_committed);
-
-fn new_lead(name: &str) -> lead::ActiveModel {
-    let now = chrono::Utc::now();
-    lead::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        company_id: Set(String::new()),
-        name: Set(Some(name.to_owned())),
-        phone: Set(None),
-        email: Set(None),
-        source: Set(Some("test".to_owned())),
-        status: Set("new".to_owned()),
-        assigned_user_id: Set(None),
-        sms_opted_out: Set(false),
-        version: Set(1),
-        address: Set(None),
-        property: Set(None),
-        property_status: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-}
 
 async fn opened(db: &TestDatabase) -> Result<DatabaseConnection, sea_orm::DbErr> {
     let conn = connect(&DbSettings::new(db.url())).await?;
@@ -58,7 +37,7 @@ async fn a_unit_of_work_reads_its_own_writes_and_leaves_nothing_unless_committed
     let tenant = TenantId::try_from("org_uow")?;
 
     let utx = TenantTxn::begin(&conn, &tenant, TraceId::generate()).await?;
-    let written = utx.scope().insert(new_lead("Dropped")).await?;
+    let written = utx.scope().insert(new_lead("Dropped", "")).await?;
     let seen = utx
         .scope()
         .find_by_id::<lead::Entity, _>(written.id)
@@ -83,7 +62,7 @@ async fn a_unit_of_work_reads_its_own_writes_and_leaves_nothing_unless_committed
             .await?
             .is_empty()
     );
-    utx.scope().insert(new_lead("Kept")).await?;
+    utx.scope().insert(new_lead("Kept", "")).await?;
     assert_eq!(
         utx.scope()
             .select::<lead::Entity>()
@@ -118,14 +97,14 @@ async fn batch_members_act_for_their_own_tenant_and_commit_together() -> TestRes
     let member_a = TenantTxn::join_batch(&group, &tenant_a, TraceId::generate())?;
     let member_b = TenantTxn::join_batch(&group, &tenant_b, TraceId::generate())?;
     let a = async {
-        member_a.scope().insert(new_lead("A")).await?;
+        member_a.scope().insert(new_lead("A", "")).await?;
         member_a.commit(&NoSink).await?;
         Ok::<_, Box<dyn std::error::Error>>(())
     };
     let b = async {
         // Runs after A's insert, in the same transaction: the row exists but is not B's.
         let everything = lead::Entity::find().all(member_b.conn()).await?;
-        member_b.scope().insert(new_lead("B")).await?;
+        member_b.scope().insert(new_lead("B", "")).await?;
         member_b.commit(&NoSink).await?;
         Ok::<_, Box<dyn std::error::Error>>(everything.len())
     };
@@ -154,9 +133,9 @@ async fn an_abandoned_member_rolls_its_batch_back() -> TestResult {
     let tenant = TenantId::try_from("org_abandon")?;
     let abandoned = TenantTxn::join_batch(&group, &tenant, TraceId::generate())?;
     let other = TenantTxn::join_batch(&group, &tenant, TraceId::generate())?;
-    abandoned.scope().insert(new_lead("abandoned")).await?;
+    abandoned.scope().insert(new_lead("abandoned", "")).await?;
     drop(abandoned);
-    other.scope().insert(new_lead("other")).await?;
+    other.scope().insert(new_lead("other", "")).await?;
     assert!(other.commit(&NoSink).await.is_err());
     assert_eq!(group.committed(), (0, 0));
     assert_eq!(

@@ -23,7 +23,7 @@ use futures_util::TryStreamExt;
 use otto_domain::TenantId;
 use otto_migration::m20261122_000002_row_level_security::APP_ROLE;
 use sea_orm::sqlx::pool::PoolConnection;
-use sea_orm::sqlx::postgres::{PgPool, PgRow};
+use sea_orm::sqlx::postgres::{PgConnection, PgPool, PgRow};
 use sea_orm::sqlx::{self, AssertSqlSafe, Either, Postgres, SqlSafeStr, Transaction};
 use sea_orm::{
     ConnectionTrait, DatabaseBackend, DatabaseTransaction, DbErr, ExecResult, QueryResult,
@@ -62,6 +62,17 @@ impl TxnConn {
             Self::Transaction(txn) => txn.rollback().await,
             Self::Tenant(session) => session.rollback().await,
             Self::Batched(member) => member.rollback().await,
+        }
+    }
+}
+
+impl TxnConn {
+    /// The rows of `stmt` on a PostgreSQL tenant path (a batch or the tenant's transaction).
+    async fn pg_rows(&self, stmt: Statement) -> Result<Vec<PgRow>, DbErr> {
+        match self {
+            Self::Transaction(_) => Err(DbErr::Custom("not a PostgreSQL tenant path".into())),
+            Self::Tenant(session) => session.rows(stmt).await,
+            Self::Batched(member) => fetch_on(member.txn().await?.conn()?, &stmt).await,
         }
     }
 }
@@ -116,10 +127,7 @@ impl PgTenantSession {
             }
         }
         let txn = self.writing(&mut state).await?;
-        sqlx_query(&stmt)
-            .fetch_all(&mut **txn)
-            .await
-            .map_err(query_err)
+        fetch_on(txn, &stmt).await
     }
 
     /// One round trip: the tenant context, read-only, then the query, as one implicit
@@ -133,21 +141,18 @@ impl PgTenantSession {
             "{}, set_config('transaction_read_only', 'on', true); {sql}",
             self.context
         );
-        for attempt in 0..2 {
-            let pooled = match conn {
-                Some(pooled) => pooled,
-                None => conn.insert(self.pool.acquire().await?),
-            };
-            match run_batch(pooled, &batch).await {
-                Err(sqlx::Error::Io(_)) if attempt == 0 => {
-                    if let Some(mut broken) = conn.take() {
-                        broken.close_on_drop();
-                    }
-                }
-                done => return done,
+        let pooled = match conn {
+            Some(pooled) => pooled,
+            None => conn.insert(self.pool.acquire().await?),
+        };
+        let result = run_batch(pooled, &batch).await;
+        if let Err(sqlx::Error::Io(_)) = result {
+            if let Some(mut broken) = conn.take() {
+                broken.close_on_drop();
             }
+            return run_batch(conn.insert(self.pool.acquire().await?), &batch).await;
         }
-        Err(sqlx::Error::PoolClosed)
+        result
     }
 
     /// Opens the transaction (once): `BEGIN` and the tenant context in one round trip. A pooled
@@ -185,22 +190,12 @@ impl PgTenantSession {
 
     async fn execute_statement(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
         let mut state = self.state.lock().await;
-        let txn = self.writing(&mut state).await?;
-        sqlx_query(&stmt)
-            .execute(&mut **txn)
-            .await
-            .map(ExecResult::from)
-            .map_err(exec_err)
+        execute_on(self.writing(&mut state).await?, &stmt).await
     }
 
     async fn execute_sql(&self, sql: &str) -> Result<ExecResult, DbErr> {
         let mut state = self.state.lock().await;
-        let txn = self.writing(&mut state).await?;
-        sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
-            .execute(&mut **txn)
-            .await
-            .map(ExecResult::from)
-            .map_err(exec_err)
+        execute_sql_on(self.writing(&mut state).await?, sql).await
     }
 }
 
@@ -250,12 +245,25 @@ fn is_read_only_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.code().as_deref() == Some("25006"))
 }
 
-async fn batched_rows(member: &BatchMember, stmt: &Statement) -> Result<Vec<PgRow>, DbErr> {
-    let mut txn = member.txn().await?;
+/// The statement runners both PostgreSQL paths share, on the unit of work's connection.
+async fn fetch_on(conn: &mut PgConnection, stmt: &Statement) -> Result<Vec<PgRow>, DbErr> {
+    sqlx_query(stmt).fetch_all(conn).await.map_err(query_err)
+}
+
+async fn execute_on(conn: &mut PgConnection, stmt: &Statement) -> Result<ExecResult, DbErr> {
     sqlx_query(stmt)
-        .fetch_all(txn.conn()?)
+        .execute(conn)
         .await
-        .map_err(query_err)
+        .map(ExecResult::from)
+        .map_err(exec_err)
+}
+
+async fn execute_sql_on(conn: &mut PgConnection, sql: &str) -> Result<ExecResult, DbErr> {
+    sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
+        .execute(conn)
+        .await
+        .map(ExecResult::from)
+        .map_err(exec_err)
 }
 
 fn sqlx_query(stmt: &Statement) -> sqlx::query::Query<'_, Postgres, SqlxValues> {
@@ -294,11 +302,7 @@ impl ConnectionTrait for TxnConn {
         match self {
             Self::Transaction(txn) => txn.execute_raw(stmt).await,
             Self::Tenant(session) => session.execute_statement(stmt).await,
-            Self::Batched(member) => sqlx_query(&stmt)
-                .execute(member.txn().await?.conn()?)
-                .await
-                .map(ExecResult::from)
-                .map_err(exec_err),
+            Self::Batched(member) => execute_on(member.txn().await?.conn()?, &stmt).await,
         }
     }
 
@@ -306,24 +310,15 @@ impl ConnectionTrait for TxnConn {
         match self {
             Self::Transaction(txn) => txn.execute_unprepared(sql).await,
             Self::Tenant(session) => session.execute_sql(sql).await,
-            Self::Batched(member) => sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
-                .execute(member.txn().await?.conn()?)
-                .await
-                .map(ExecResult::from)
-                .map_err(exec_err),
+            Self::Batched(member) => execute_sql_on(member.txn().await?.conn()?, sql).await,
         }
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
         match self {
             Self::Transaction(txn) => txn.query_one_raw(stmt).await,
-            Self::Tenant(session) => Ok(session
-                .rows(stmt)
-                .await?
-                .into_iter()
-                .next()
-                .map(QueryResult::from)),
-            Self::Batched(member) => Ok(batched_rows(member, &stmt)
+            _ => Ok(self
+                .pg_rows(stmt)
                 .await?
                 .into_iter()
                 .next()
@@ -334,13 +329,8 @@ impl ConnectionTrait for TxnConn {
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
         match self {
             Self::Transaction(txn) => txn.query_all_raw(stmt).await,
-            Self::Tenant(session) => Ok(session
-                .rows(stmt)
-                .await?
-                .into_iter()
-                .map(QueryResult::from)
-                .collect()),
-            Self::Batched(member) => Ok(batched_rows(member, &stmt)
+            _ => Ok(self
+                .pg_rows(stmt)
                 .await?
                 .into_iter()
                 .map(QueryResult::from)
