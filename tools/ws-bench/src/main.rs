@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -68,7 +69,12 @@ async fn open(base: &str, token: &str, tenant: &str) -> Result<Socket, Error> {
     request
         .headers_mut()
         .insert("Authorization", format!("Bearer {token}").parse()?);
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await?;
+    // tungstenite zero-fills its read buffer up to its capacity (128 KB by default) before every
+    // read: at tens of thousands of messages a second that memset alone filled the tool's core.
+    // Frames here are small.
+    let config = WebSocketConfig::default().read_buffer_size(4 * 1024);
+    let (mut socket, _) =
+        tokio_tungstenite::connect_async_with_config(request, Some(config), true).await?;
     let subscribe = json!({"type": "subscribe", "channel": format!("tenant:{tenant}:events")});
     socket
         .send(Message::Text(subscribe.to_string().into()))

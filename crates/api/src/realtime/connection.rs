@@ -1,22 +1,22 @@
-//! One WebSocket connection: the client protocol (subscribe / unsubscribe / pong), channel ACL,
-//! the heartbeat, and the writer that drains the connection's queue.
+//! One WebSocket connection's task: the client protocol (subscribe / unsubscribe / pong),
+//! channel ACL and the heartbeat. It never writes to the socket itself: everything it sends goes
+//! through the connection's [`Outbound`], which the HTTP dispatcher drains.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use actix_http::ws::{CloseCode, CloseReason, Message};
 use actix_web::web;
-use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, Session};
-use bytestring::ByteString;
-use futures_util::StreamExt;
 use otto_db::TenantScope;
 use otto_db::entities::lead;
-use otto_domain::{EventEnvelope, Severity, TraceId};
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::hub::{ConnectionId, ConnectionQueue, Hub};
+use super::hub::{ConnectionId, Hub};
+use super::inbound::{ClientMessage, Inbound};
+use super::outbound::Outbound;
 use crate::auth::AuthUser;
 use crate::state::ApiState;
 
@@ -38,10 +38,8 @@ pub struct Connection {
     pub state: web::Data<ApiState>,
     pub hub: Arc<Hub>,
     pub user: AuthUser,
-    pub trace: TraceId,
-    pub session: Session,
     pub id: ConnectionId,
-    pub queue: Arc<ConnectionQueue>,
+    pub outbound: Arc<Outbound>,
 }
 
 enum Flow {
@@ -50,7 +48,7 @@ enum Flow {
 }
 
 impl Connection {
-    pub async fn serve(mut self, mut stream: AggregatedMessageStream) {
+    pub async fn serve(mut self, mut inbound: Inbound) {
         let realtime = &self.state.ctx.config.realtime;
         let (ping_interval, pong_timeout) = (realtime.ping_interval, realtime.pong_timeout);
         let shutdown = self.state.ctx.shutdown.clone();
@@ -61,35 +59,34 @@ impl Connection {
         let mut ping =
             tokio::time::interval_at(tokio::time::Instant::now() + ping_interval, ping_interval);
         metrics::gauge!("ws_connections").increment(1.0);
-        let flow = loop {
+        let reason = loop {
             let flow = tokio::select! {
                 () = shutdown.cancelled() => Flow::Close(Some(CloseReason { code: CloseCode::Away, description: Some("server shutting down".into()) })),
-                frame = stream.next() => match frame {
-                    Some(Ok(AggregatedMessage::Text(text))) => {
+                () = self.outbound.body_gone() => Flow::Close(None),
+                message = inbound.next() => match message {
+                    Some(Ok(ClientMessage::Text(text))) => {
                         // Boxed: the rare control path (with its database check) is allocated
                         // while it runs instead of enlarging every idle connection's task.
                         Box::pin(self.on_text(&text, &mut subscriptions, &mut control, &mut violations, &mut last_pong)).await
                     }
-                    Some(Ok(AggregatedMessage::Ping(bytes))) => {
-                        let _ = self.session.pong(&bytes).await;
+                    Some(Ok(ClientMessage::Ping(bytes))) => {
+                        self.outbound.push_control(Message::Pong(bytes));
                         Flow::Continue
                     }
-                    Some(Ok(AggregatedMessage::Pong(_))) => {
+                    Some(Ok(ClientMessage::Pong)) => {
                         last_pong = Instant::now();
                         Flow::Continue
                     }
-                    Some(Ok(AggregatedMessage::Binary(_))) => self.violation(&mut violations, "invalid_frame", "binary frames are not part of the protocol", None).await,
-                    Some(Ok(AggregatedMessage::Close(_))) | Some(Err(_)) | None => Flow::Close(None),
+                    Some(Ok(ClientMessage::Binary)) => self.violation(&mut violations, "invalid_frame", "binary frames are not part of the protocol", None),
+                    Some(Ok(ClientMessage::Close)) | Some(Err(_)) | None => Flow::Close(None),
                 },
-                batch = self.queue.next_batch() => self.deliver(batch, pong_timeout).await,
                 _ = ping.tick() => {
                     if last_pong.elapsed() > pong_timeout {
                         tracing::info!(reason = "heartbeat_timeout", "websocket closed: no pong");
                         Flow::Close(Some(CloseReason { code: CloseCode::Away, description: Some("heartbeat_timeout".into()) }))
-                    } else if self.send(r#"{"type":"ping"}"#.into(), pong_timeout).await {
-                        Flow::Continue
                     } else {
-                        Flow::Close(None)
+                        self.outbound.push_control(Message::Text(r#"{"type":"ping"}"#.into()));
+                        Flow::Continue
                     }
                 }
             };
@@ -105,28 +102,26 @@ impl Connection {
             subscriptions = subscriptions.len(),
             "websocket disconnected"
         );
-        let _ = self.session.close(flow).await;
+        self.outbound.close(reason);
     }
 
     async fn on_text(
         &mut self,
-        text: &str,
+        text: &[u8],
         subscriptions: &mut HashSet<String>,
         control: &mut VecDeque<Instant>,
         violations: &mut u32,
         last_pong: &mut Instant,
     ) -> Flow {
-        let frame = match serde_json::from_str::<ClientFrame>(text) {
+        let frame = match serde_json::from_slice::<ClientFrame>(text) {
             Ok(frame) => frame,
             Err(_) => {
-                return self
-                    .violation(
-                        violations,
-                        "invalid_frame",
-                        "expected {\"type\":\"subscribe|unsubscribe|pong\", ...}",
-                        None,
-                    )
-                    .await;
+                return self.violation(
+                    violations,
+                    "invalid_frame",
+                    "expected {\"type\":\"subscribe|unsubscribe|pong\", ...}",
+                    None,
+                );
             }
         };
         let (subscribe, channel) = match frame {
@@ -145,37 +140,31 @@ impl Connection {
             control.pop_front();
         }
         if control.len() >= CONTROL_FRAMES_PER_MINUTE {
-            return self
-                .violation(
-                    violations,
-                    "rate_limited",
-                    "at most 10 subscribe/unsubscribe frames per minute",
-                    Some(&channel),
-                )
-                .await;
+            return self.violation(
+                violations,
+                "rate_limited",
+                "at most 10 subscribe/unsubscribe frames per minute",
+                Some(&channel),
+            );
         }
         control.push_back(now);
         if !subscribe {
             if subscriptions.remove(&channel) {
                 self.hub.unsubscribe(&channel, self.id);
             }
-            return self
-                .reply(json!({"type": "unsubscribed", "channel": channel}))
-                .await;
+            return self.reply(json!({"type": "unsubscribed", "channel": channel}));
         }
         match self.may_subscribe(&channel).await {
             Ok(()) => {
-                self.hub.subscribe(&channel, self.id, &self.queue);
+                self.hub.subscribe(&channel, self.id, &self.outbound);
                 subscriptions.insert(channel.clone());
                 self.reply(json!({"type": "subscribed", "channel": channel}))
-                    .await
             }
             Err((code, message)) => {
                 tracing::info!(channel = %channel, code, "websocket subscribe refused");
                 self.reply(
                     json!({"type": "error", "code": code, "message": message, "channel": channel}),
                 )
-                .await
             }
         }
     }
@@ -210,8 +199,8 @@ impl Connection {
         }
     }
 
-    async fn violation(
-        &mut self,
+    fn violation(
+        &self,
         violations: &mut u32,
         code: &str,
         message: &str,
@@ -229,48 +218,11 @@ impl Connection {
             }));
         }
         self.reply(json!({"type": "error", "code": code, "message": message, "channel": channel}))
-            .await
     }
 
-    async fn reply(&mut self, frame: serde_json::Value) -> Flow {
-        let timeout = self.state.ctx.config.realtime.pong_timeout;
-        if self.send(frame.to_string().into(), timeout).await {
-            Flow::Continue
-        } else {
-            Flow::Close(None)
-        }
-    }
-
-    /// Sends queued envelopes, preceded by one drop notice when the queue overflowed.
-    async fn deliver(&mut self, batch: Vec<ByteString>, timeout: Duration) -> Flow {
-        let dropped = self.queue.take_dropped();
-        if dropped > 0 {
-            let notice = EventEnvelope::new(
-                "system.buffer_dropped",
-                self.user.tenant_id.clone(),
-                self.trace.clone(),
-                json!({ "dropped": dropped }),
-            )
-            .with_severity(Severity::Warning);
-            if !self.send(self.hub.render(&notice).into(), timeout).await {
-                return Flow::Close(None);
-            }
-        }
-        for message in batch {
-            if !self.send(message, timeout).await {
-                return Flow::Close(None);
-            }
-            metrics::counter!("ws_messages_sent_total").increment(1);
-        }
+    fn reply(&self, frame: serde_json::Value) -> Flow {
+        self.outbound
+            .push_control(Message::Text(frame.to_string().into()));
         Flow::Continue
-    }
-
-    /// False when the client is gone or has not read for `timeout`.
-    async fn send(&mut self, message: ByteString, timeout: Duration) -> bool {
-        // ByteString clones share one buffer: every subscriber sends the same bytes, uncopied.
-        matches!(
-            tokio::time::timeout(timeout, self.session.text(message)).await,
-            Ok(Ok(()))
-        )
     }
 }

@@ -1,75 +1,25 @@
 //! The local router from channel to connections. One task per API process reads the event bus
-//! (itself one Redis subscription per process) and pushes each envelope into the bounded queue of
-//! every connection subscribed to one of its channels. It never waits on a client: a full queue
-//! drops its oldest message instead.
+//! (itself one Redis subscription per process) and pushes each envelope into the bounded
+//! [`Outbound`] queue of every connection subscribed to one of its channels. It never waits on a
+//! client: a full queue drops its oldest message instead.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 
 use bytestring::ByteString;
 use otto_domain::EventEnvelope;
 use otto_runtime::event_bus::EventBus;
 use serde_json::json;
-use tokio::sync::Notify;
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
+use super::outbound::Outbound;
+
 pub type ConnectionId = u64;
 
-/// A connection's pending messages, bounded; oldest dropped first when full.
-pub struct ConnectionQueue {
-    items: Mutex<VecDeque<ByteString>>,
-    ready: Notify,
-    capacity: usize,
-    dropped_since_notice: AtomicU64,
-}
-
-impl ConnectionQueue {
-    fn new(capacity: usize) -> Self {
-        Self {
-            items: Mutex::new(VecDeque::new()),
-            ready: Notify::new(),
-            capacity: capacity.max(1),
-            dropped_since_notice: AtomicU64::new(0),
-        }
-    }
-
-    pub fn push(&self, message: ByteString) {
-        if let Ok(mut items) = self.items.lock() {
-            if items.len() >= self.capacity {
-                items.pop_front();
-                self.dropped_since_notice.fetch_add(1, Ordering::Relaxed);
-                metrics::counter!("ws_messages_dropped_total").increment(1);
-            }
-            items.push_back(message);
-        }
-        self.ready.notify_one();
-    }
-
-    /// Waits until something is queued, then takes it all.
-    pub async fn next_batch(&self) -> Vec<ByteString> {
-        loop {
-            let batch: Vec<ByteString> = self
-                .items
-                .lock()
-                .map(|mut items| items.drain(..).collect())
-                .unwrap_or_default();
-            if !batch.is_empty() {
-                return batch;
-            }
-            self.ready.notified().await;
-        }
-    }
-
-    /// How many messages were dropped since the last call (the connection then gets one notice).
-    pub fn take_dropped(&self) -> u64 {
-        self.dropped_since_notice.swap(0, Ordering::Relaxed)
-    }
-}
-
 pub struct Hub {
-    channels: RwLock<HashMap<String, HashMap<ConnectionId, Arc<ConnectionQueue>>>>,
+    channels: RwLock<HashMap<String, HashMap<ConnectionId, Arc<Outbound>>>>,
     next_id: AtomicU64,
     buffer_size: usize,
     max_message_bytes: usize,
@@ -85,14 +35,14 @@ impl Hub {
         }
     }
 
-    pub fn connect(&self) -> (ConnectionId, Arc<ConnectionQueue>) {
+    pub fn connect(&self) -> (ConnectionId, Arc<Outbound>) {
         (
             self.next_id.fetch_add(1, Ordering::Relaxed),
-            Arc::new(ConnectionQueue::new(self.buffer_size)),
+            Arc::new(Outbound::new(self.buffer_size)),
         )
     }
 
-    pub fn subscribe(&self, channel: &str, id: ConnectionId, queue: &Arc<ConnectionQueue>) {
+    pub fn subscribe(&self, channel: &str, id: ConnectionId, queue: &Arc<Outbound>) {
         if let Ok(mut channels) = self.channels.write() {
             channels
                 .entry(channel.to_owned())
@@ -114,7 +64,7 @@ impl Hub {
 
     /// Queues `envelope` for every connection subscribed to one of its channels (once each).
     pub fn dispatch(&self, envelope: &EventEnvelope) {
-        let targets: Vec<Arc<ConnectionQueue>> = {
+        let targets: Vec<Arc<Outbound>> = {
             let Ok(channels) = self.channels.read() else {
                 return;
             };
@@ -132,7 +82,7 @@ impl Hub {
         }
         let message = ByteString::from(self.render(envelope));
         for queue in targets {
-            queue.push(message.clone());
+            queue.push_event(message.clone());
         }
     }
 

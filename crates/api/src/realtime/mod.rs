@@ -3,7 +3,10 @@
 
 mod connection;
 pub mod hub;
+mod inbound;
+mod outbound;
 
+use actix_web::body::MessageBody;
 use actix_web::{HttpRequest, HttpResponse, web};
 use otto_domain::{EventEnvelope, TenantId, TraceId};
 use serde::Deserialize;
@@ -16,6 +19,8 @@ use crate::rate_limit::client_ip;
 use crate::request_context::RequestContext;
 use crate::state::ApiState;
 use connection::Connection;
+use inbound::Inbound;
+use outbound::{NoticeTo, OutboundBody};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(crate::route_list::resource("/ws").get(websocket))
@@ -40,13 +45,13 @@ pub async fn websocket(
     state: web::Data<ApiState>,
 ) -> Result<HttpResponse, ApiError> {
     let user = auth::authenticate_token(upgrade_token(&req).as_deref(), &state).await?;
-    let (response, session, stream) =
-        actix_ws::handle(&req, body).map_err(|e| ApiError::validation("upgrade", e.to_string()))?;
+    let mut handshake = actix_http::ws::handshake(req.head())
+        .map_err(|e| ApiError::validation("upgrade", e.to_string()))?;
     let trace = RequestContext::current()
         .map(|c| c.trace_id)
         .unwrap_or_else(TraceId::generate);
     let hub = state.hub.clone();
-    let (id, queue) = hub.connect();
+    let (id, outbound) = hub.connect();
     let ip =
         client_ip(&req, &state.ctx.config.rate_limits.trusted_proxies).map(|ip| ip.to_string());
     // A root span: as a child of the upgrade request's span it would keep that span (and its
@@ -61,18 +66,22 @@ pub async fn websocket(
         client_ip = ip,
     );
     span.in_scope(|| tracing::info!("websocket connected"));
-    let stream = stream.max_frame_size(64 * 1024).aggregate_continuations();
+    let notice_to = NoticeTo {
+        tenant: user.tenant_id.clone(),
+        trace,
+    };
+    let response = handshake
+        .message_body(OutboundBody::new(outbound.clone(), notice_to).boxed())
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("websocket response: {e}")))?;
     let connection = Connection {
         state: state.clone(),
         hub,
         user,
-        trace,
-        session,
         id,
-        queue,
+        outbound,
     };
-    actix_web::rt::spawn(connection.serve(stream).instrument(span));
-    Ok(response)
+    actix_web::rt::spawn(connection.serve(Inbound::new(body)).instrument(span));
+    Ok(response.into())
 }
 
 #[derive(Deserialize)]
