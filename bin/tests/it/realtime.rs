@@ -525,3 +525,55 @@ async fn browsers_authenticate_by_query_and_control_frames_are_rate_limited() ->
     app.stop().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fragmented_frames_and_client_pings_are_understood() -> TestResult {
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    let app = TestApp::spawn(TestDatabase::sqlite(), &[]).await?;
+    let token = app.token("org_frag", "user_frag", Role::Rep);
+    let mut ws = connect(&app, Some(&token)).await?;
+    // A subscribe frame in three fragments, with a ping between two of them.
+    let subscribe = json!({"type": "subscribe", "channel": "tenant:org_frag:events"}).to_string();
+    let (first, rest) = subscribe.split_at(10);
+    let (middle, last) = rest.split_at(20);
+    ws.send(Message::Frame(Frame::message(
+        first.to_owned(),
+        OpCode::Data(Data::Text),
+        false,
+    )))
+    .await?;
+    ws.send(Message::Frame(Frame::message(
+        middle.to_owned(),
+        OpCode::Data(Data::Continue),
+        false,
+    )))
+    .await?;
+    ws.send(Message::Ping("are you there".into())).await?;
+    ws.send(Message::Frame(Frame::message(
+        last.to_owned(),
+        OpCode::Data(Data::Continue),
+        true,
+    )))
+    .await?;
+    let mut ponged = false;
+    let subscribed = loop {
+        let frame = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await?
+            .ok_or("socket closed")??;
+        match frame {
+            Message::Pong(payload) => ponged = payload == "are you there",
+            Message::Text(text) => break serde_json::from_str::<Value>(&text)?,
+            _ => {}
+        }
+    };
+    assert_eq!(subscribed["type"], "subscribed", "{subscribed}");
+    assert!(ponged, "the ping between fragments is answered first");
+    app.ctx
+        .bus
+        .publish(&envelope("org_frag", "lead.updated", json!({"n": 1}))?)
+        .await?;
+    assert_eq!(next_json(&mut ws).await?["event"], "lead.updated");
+    app.stop().await;
+    Ok(())
+}

@@ -48,7 +48,7 @@ enum Flow {
 }
 
 impl Connection {
-    pub async fn serve(mut self, mut inbound: Inbound) {
+    pub async fn serve(self, mut inbound: Inbound) {
         let realtime = &self.state.ctx.config.realtime;
         let (ping_interval, pong_timeout) = (realtime.ping_interval, realtime.pong_timeout);
         let shutdown = self.state.ctx.shutdown.clone();
@@ -106,7 +106,7 @@ impl Connection {
     }
 
     async fn on_text(
-        &mut self,
+        &self,
         text: &[u8],
         subscriptions: &mut HashSet<String>,
         control: &mut VecDeque<Instant>,
