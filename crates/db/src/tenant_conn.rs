@@ -64,9 +64,7 @@ impl TxnConn {
             Self::Batched(member) => member.rollback().await,
         }
     }
-}
 
-impl TxnConn {
     /// The rows of `stmt` on a PostgreSQL tenant path (a batch or the tenant's transaction).
     async fn pg_rows(&self, stmt: Statement) -> Result<Vec<PgRow>, DbErr> {
         match self {
