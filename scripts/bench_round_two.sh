@@ -6,6 +6,8 @@
 #     COMMIT); goal >= 2x;
 #   - CallRail pre-call deliveries (wrk -t2 -c64, a unique call per request) next to pgbench
 #     running one delivery transaction per commit (scripts/bench/callrail_delivery.sql); goal >= 2x.
+# And the ceilings: pgbench running the page query alone (scripts/bench/tenant_read_page.sql), and
+# pgbench group-committing deliveries as Otto does (scripts/bench/callrail_batch.sh, deliveries/s).
 # pgbench runs -c64 -j2; the read -M prepared (as sqlx prepares), the delivery -M simple (its
 # script's expressions leave parameter types open, which -M prepared refuses). Prints every
 # figure, then the medians.
@@ -40,15 +42,19 @@ wrk_row() { # label, wrk args... -> "label rps p99"
     awk -v l="$label" '/Requests\/sec/ {r=$2} $1=="99%" {p=$2} /Non-2xx/ {e=$NF}
       END {printf "%s %s %s%s\n", l, r, p, (e=="" ? "" : " non-2xx=" e)}'
 }
-pgbench_row() { # label, sql file, protocol
+pgbench_row() { # label, sql file, protocol, [statements' units per transaction]
   pgbench "$PG/$db" -n -c64 -j2 -M "$3" -T"$seconds" -f "$2" 2>/dev/null |
-    awk -v l="$1" '/latency average/ {lat=$4} /^tps/ {printf "%s %s %sms(avg)\n", l, $3, lat}'
+    awk -v l="$1" -v k="${4:-1}" '/latency average/ {lat=$4} /^tps/ {printf "%s %.0f %sms(avg)\n", l, $3 * k, lat}'
 }
+members=${WEBHOOK_BATCH_MAX:-32}
+scripts/bench/callrail_batch.sh "$members" >"$work/callrail_batch.sql"
 for r in $(seq 1 "$rounds"); do
   wrk_row otto_leads "$base/v1/leads?limit=50" -H "Authorization: Bearer $token"
   pgbench_row pgbench_read scripts/bench/tenant_read.sql prepared
+  pgbench_row pgbench_page_only scripts/bench/tenant_read_page.sql prepared
   wrk_row otto_callrail -s scripts/bench/callrail_unique.lua "$base"
   pgbench_row pgbench_delivery scripts/bench/callrail_delivery.sql simple
+  pgbench_row pgbench_batched_deliveries "$work/callrail_batch.sql" simple "$members"
 done | tee "$work/rows"
 batches=$(curl -fs "$base/metrics" | awk '/^webhook_group_commit_size_count/ {c=$2} /^webhook_group_commit_size_sum/ {s=$2} END {if (c>0) printf "%.1f deliveries per commit over %d commits", s/c, c; else print "no group commits"}')
 echo "group commit: $batches"
@@ -63,4 +69,6 @@ for k, v in med.items():
     print(f"median {k}: {v:.0f}/s")
 print(f"leads list vs pgbench's four statements: {med['otto_leads'] / med['pgbench_read']:.2f}x (goal >= 2x)")
 print(f"CallRail deliveries vs pgbench, one commit each: {med['otto_callrail'] / med['pgbench_delivery']:.2f}x (goal >= 2x)")
+print(f"ceilings: the page query alone {med['pgbench_page_only'] / med['pgbench_read']:.2f}x the four statements;"
+      f" deliveries group-committed by pgbench {med['pgbench_batched_deliveries'] / med['pgbench_delivery']:.2f}x one per commit")
 PY

@@ -18,7 +18,8 @@ bench_prepare() {
 }
 
 bench_cleanup() {
-  kill "$(jobs -p)" 2>/dev/null || true
+  # shellcheck disable=SC2046 # one pid per word
+  kill $(jobs -p) 2>/dev/null || true
   wait 2>/dev/null || true
   if [ -n "${KEEP_DB:-}" ]; then
     echo "kept database $db (KEEP_DB)" >&2

@@ -52,7 +52,7 @@ async fn embedded_queue_survives_a_restart() -> TestResult {
 
 async fn database_queue_honours_the_queue_contract(db: TestDatabase) -> TestResult {
     let ctx = AppContext::build(config(&db, &[]), CancellationToken::new()).await?;
-    queue_contract(&DbJobQueue::new(ctx.db.clone())).await?;
+    queue_contract(&DbJobQueue::new(ctx.db.connection().clone())).await?;
     ctx.db.clone().close().await?;
     Ok(())
 }

@@ -1,5 +1,5 @@
 use otto_db::entities::lead;
-use otto_db::{DbSettings, TenantScope, TenantTxn, applied_migrations, connect, migrate};
+use otto_db::{Database, DbSettings, TenantScope, TenantTxn, applied_migrations, connect, migrate};
 use otto_domain::TenantId;
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
@@ -137,7 +137,9 @@ async fn row_level_security_confines_unfiltered_queries() -> TestResult {
         .insert(new_lead("B's own", ""))
         .await?;
 
-    let utx = TenantTxn::begin(&conn, &org_b, otto_domain::TraceId::generate()).await?;
+    // Reads keep one connection of their own, so every read below shares it.
+    let kept = Database::new(conn.clone(), 1);
+    let utx = TenantTxn::begin(&kept, &org_b, otto_domain::TraceId::generate()).await?;
     let txn = utx.conn();
     let everything = lead::Entity::find().all(txn).await?;
     assert_eq!(
@@ -179,7 +181,7 @@ async fn row_level_security_confines_unfiltered_queries() -> TestResult {
 
     // A read-only unit of work (one batch per read, no explicit transaction) is confined too,
     // and cannot write even through a statement that looks like a read.
-    let reader = TenantTxn::begin(&conn, &org_b, otto_domain::TraceId::generate()).await?;
+    let reader = TenantTxn::begin(&kept, &org_b, otto_domain::TraceId::generate()).await?;
     assert!(
         lead::Entity::find_by_id(secret.id)
             .one(reader.conn())
@@ -197,6 +199,20 @@ async fn row_level_security_confines_unfiltered_queries() -> TestResult {
     assert_eq!(counted.try_get::<i64>("", "n")?, 1);
     assert_eq!(counted.try_get::<String>("", "who")?, "otto_app");
     reader.finish_read().await?;
+
+    // The one kept connection, used by B, then A, then B, carries no tenant from one read to
+    // the next.
+    for (tenant, own) in [(&org_a, "A's secret"), (&org_b, "B's own")] {
+        let reader = TenantTxn::begin(&kept, tenant, otto_domain::TraceId::generate()).await?;
+        let names: Vec<_> = lead::Entity::find()
+            .all(reader.conn())
+            .await?
+            .into_iter()
+            .filter_map(|l| l.name)
+            .collect();
+        assert_eq!(names, [own]);
+        reader.finish_read().await?;
+    }
 
     let unchanged = lead::Entity::find_by_id(secret.id)
         .one(&conn)

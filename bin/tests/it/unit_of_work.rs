@@ -5,8 +5,11 @@ use std::time::Duration;
 
 use otto_db::entities::lead;
 use otto_db::group_commit::{GroupCommit, GroupCommitSettings};
+use otto_db::read_connections::{ReadConnection, ReadConnections};
 use otto_db::unit_of_work::BoxError;
-use otto_db::{CommitSink, DbSettings, TenantScope, TenantTxn, TxnConn, connect, migrate};
+use otto_db::{
+    CommitSink, Database, DbSettings, TenantScope, TenantTxn, TxnConn, connect, migrate,
+};
 use otto_domain::jobs::NewJob;
 use otto_domain::{TenantId, TraceId};
 use sea_orm::{DatabaseConnection, EntityTrait};
@@ -16,10 +19,11 @@ use crate::storage::new_lead;
 
 on_both_databases!(a_unit_of_work_reads_its_own_writes_and_leaves_nothing_unless_committed);
 
-async fn opened(db: &TestDatabase) -> Result<DatabaseConnection, sea_orm::DbErr> {
+/// Tenant reads keep two connections of their own, as `otto-api` does.
+async fn opened(db: &TestDatabase) -> Result<Database, sea_orm::DbErr> {
     let conn = connect(&DbSettings::new(db.url())).await?;
     migrate(&conn).await?;
-    Ok(conn)
+    Ok(Database::new(conn, 2))
 }
 
 async fn leads_of(conn: &DatabaseConnection, tenant: &TenantId) -> Result<usize, sea_orm::DbErr> {
@@ -94,8 +98,8 @@ async fn batch_members_act_for_their_own_tenant_and_commit_together() -> TestRes
     let conn = opened(&db).await?;
     let group = GroupCommit::new(conn.get_postgres_connection_pool().clone(), one_lane(200));
     let (tenant_a, tenant_b) = (TenantId::try_from("org_ba")?, TenantId::try_from("org_bb")?);
-    let member_a = TenantTxn::join_batch(&group, &tenant_a, TraceId::generate())?;
-    let member_b = TenantTxn::join_batch(&group, &tenant_b, TraceId::generate())?;
+    let member_a = TenantTxn::join_batch(&group, &tenant_a, None, TraceId::generate())?;
+    let member_b = TenantTxn::join_batch(&group, &tenant_b, None, TraceId::generate())?;
     let a = async {
         member_a.scope().insert(new_lead("A", "")).await?;
         member_a.commit(&NoSink).await?;
@@ -131,8 +135,8 @@ async fn an_abandoned_member_rolls_its_batch_back() -> TestResult {
     let conn = opened(&db).await?;
     let group = GroupCommit::new(conn.get_postgres_connection_pool().clone(), one_lane(200));
     let tenant = TenantId::try_from("org_abandon")?;
-    let abandoned = TenantTxn::join_batch(&group, &tenant, TraceId::generate())?;
-    let other = TenantTxn::join_batch(&group, &tenant, TraceId::generate())?;
+    let abandoned = TenantTxn::join_batch(&group, &tenant, None, TraceId::generate())?;
+    let other = TenantTxn::join_batch(&group, &tenant, None, TraceId::generate())?;
     abandoned.scope().insert(new_lead("abandoned", "")).await?;
     drop(abandoned);
     other.scope().insert(new_lead("other", "")).await?;
@@ -157,4 +161,40 @@ impl CommitSink for NoSink {
     }
     fn notify_outbox(&self) {}
     async fn release(&self, _: Vec<NewJob>) {}
+}
+
+/// A tenant read's connection comes back for the next read (no ping, no new connection) only
+/// when its exchange finished; one left mid-exchange (a cancelled request) is closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_connection_is_kept_only_after_a_finished_exchange() -> TestResult {
+    let db = TestDatabase::postgres().await?;
+    let conn = opened(&db).await?;
+    let reads = ReadConnections::new(conn.get_postgres_connection_pool().clone(), 1);
+
+    let mut first = reads.take().await?;
+    let kept_pid = backend_pid(&mut first).await?;
+    first.finished();
+    drop(first);
+    let mut again = reads.take().await?;
+    assert_eq!(backend_pid(&mut again).await?, kept_pid, "kept and reused");
+    again.finished();
+    drop(again);
+
+    let mut cancelled = reads.take().await?;
+    assert!(cancelled.exchange().is_some());
+    // Dropped before the exchange finished, as a cancelled request drops it.
+    drop(cancelled);
+    let mut fresh = reads.take().await?;
+    assert_ne!(backend_pid(&mut fresh).await?, kept_pid, "closed, not kept");
+    fresh.finished();
+    drop(fresh);
+    conn.close().await?;
+    Ok(())
+}
+
+async fn backend_pid(read: &mut ReadConnection) -> Result<i32, Box<dyn std::error::Error>> {
+    let conn = read.exchange().ok_or("no connection")?;
+    Ok(sea_orm::sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(conn)
+        .await?)
 }

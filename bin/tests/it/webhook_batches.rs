@@ -119,3 +119,68 @@ async fn one_failing_delivery_of_fifty_batched_rolls_back_alone() -> TestResult 
     app.stop().await;
     Ok(())
 }
+
+/// A tenant's deliveries about different callers take parallel lanes; those about one caller
+/// share a lane, so twenty concurrent calls from one number still make exactly one lead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callers_spread_over_lanes_and_one_caller_keeps_one_lead() -> TestResult {
+    let db = TestDatabase::postgres().await?;
+    // Four lanes, and a window long enough to gather every delivery of a lane into one batch.
+    let app = webhook_app_with(
+        db,
+        &[
+            ("WEBHOOK_BATCH_WINDOW_MS", "300"),
+            ("WEBHOOK_BATCH_MAX", "60"),
+            ("DB_MAX_CONNECTIONS", "16"),
+        ],
+    )
+    .await?;
+    let delivery = |n: usize| {
+        let caller = if n.is_multiple_of(2) {
+            "+15553000000".to_owned()
+        } else {
+            format!("+1555301{n:04}")
+        };
+        json!({"company_id": "CR1", "call": {"id": format!("CAL_LANES_{n}")},
+            "customer_phone_number": caller, "direction": "inbound"})
+        .to_string()
+    };
+    let sends =
+        (0..40).map(|n| {
+            let (app, body) = (&app, delivery(n));
+            async move {
+                status_of(post_callrail(app, "/webhooks/callrail/pre-call", &body).await?).await
+            }
+        });
+    for result in futures_util::future::join_all(sends).await {
+        let (code, answer) = result?;
+        assert_eq!((code, answer["status"].as_str()), (200, Some("processed")));
+    }
+
+    let (batches, batched) = app
+        .ctx
+        .delivery_batches
+        .as_ref()
+        .ok_or("group commit is off")?
+        .committed();
+    assert_eq!(batched, 40);
+    assert!(batches >= 2, "one lane took every caller ({batches} batch)");
+    assert_eq!(count::<call::Entity>(&app).await?, 40);
+    assert_eq!(
+        count::<lead::Entity>(&app).await?,
+        21,
+        "one lead per caller"
+    );
+    let repeat_caller = lead::Entity::find()
+        .filter(lead::Column::Phone.eq("+15553000000"))
+        .one(&app.ctx.db)
+        .await?
+        .ok_or("no lead for the repeat caller")?;
+    let its_calls = call::Entity::find()
+        .filter(call::Column::LeadId.eq(repeat_caller.id))
+        .all(&app.ctx.db)
+        .await?;
+    assert_eq!(its_calls.len(), 20);
+    app.stop().await;
+    Ok(())
+}

@@ -27,7 +27,8 @@ pub struct GroupCommitSettings {
     /// Most deliveries in one batch (each is a subtransaction; PostgreSQL caches 64 per backend).
     pub max_members: usize,
     /// Lanes: each runs one batch at a time (and commits the previous one meanwhile), so holds
-    /// at most two pooled connections. A tenant's deliveries always take the same lane.
+    /// at most two pooled connections. A tenant's deliveries about one caller (or about no
+    /// caller in particular) always take the same lane.
     pub lanes: usize,
 }
 
@@ -40,10 +41,17 @@ pub struct GroupCommit {
     lanes: Vec<Lane>,
 }
 
-/// One tenant's deliveries are never in two open transactions at once: two batches holding
-/// each other's rows (the same caller's lead, say) would deadlock, and PostgreSQL would find it
-/// only after `deadlock_timeout`. So a tenant's deliveries take one lane, and a lane runs its
+/// Deliveries that may write the same rows are never in two open transactions at once: two
+/// batches holding each other's rows (the same caller's lead, say) would deadlock, and
+/// PostgreSQL would find it only after `deadlock_timeout`. So a tenant's deliveries about one
+/// caller take one lane (the rows a telephony delivery writes, its caller's lead and its call,
+/// belong to that caller), those about no one caller the tenant's own lane, and a lane runs its
 /// batches' deliveries one batch after the other; while one commits, the next already runs.
+/// Different callers' deliveries run in parallel lanes. A delivery of the tenant's lane that
+/// writes a caller's rows (an analysis of their call) can still wait on a caller's lane, and
+/// two such waits crossing deadlock: PostgreSQL then fails one statement after
+/// `deadlock_timeout`, that delivery alone rolls back and answers an error, and its provider
+/// retries it.
 struct Lane {
     open: StdMutex<Option<Arc<Batch>>>,
     turn: Arc<Mutex<()>>,
@@ -94,10 +102,14 @@ impl GroupCommit {
         )
     }
 
-    /// Joins the open batch of `tenant`'s lane, or opens one (and the task that commits it);
-    /// returns it with this member's number in it.
-    pub(crate) fn join(self: &Arc<Self>, tenant: &str) -> (Arc<Batch>, usize) {
-        let lane = self.lane_of(tenant);
+    /// Joins the open batch of the lane of `tenant`'s deliveries about `caller`, or opens one
+    /// (and the task that commits it); returns it with this member's number in it.
+    pub(crate) fn join(
+        self: &Arc<Self>,
+        tenant: &str,
+        caller: Option<&str>,
+    ) -> (Arc<Batch>, usize) {
+        let lane = lane_of(self.lanes.len(), tenant, caller);
         let mut open = self.lanes[lane]
             .open
             .lock()
@@ -119,12 +131,6 @@ impl GroupCommit {
         }
         // The member's number in the batch names its savepoint.
         (batch, members)
-    }
-
-    fn lane_of(&self, tenant: &str) -> usize {
-        let mut hasher = std::hash::DefaultHasher::new();
-        std::hash::Hash::hash(tenant, &mut hasher);
-        (std::hash::Hasher::finish(&hasher) % self.lanes.len() as u64) as usize
     }
 
     /// A batch's life: wait for its lane's turn, begin, stay open for the window (or until
@@ -228,8 +234,13 @@ pub struct BatchMember {
 }
 
 impl BatchMember {
-    pub(crate) fn new(group: &Arc<GroupCommit>, tenant: &str, tenant_context: &str) -> Self {
-        let (batch, n) = group.join(tenant);
+    pub(crate) fn new(
+        group: &Arc<GroupCommit>,
+        tenant: &str,
+        caller: Option<&str>,
+        tenant_context: &str,
+    ) -> Self {
+        let (batch, n) = group.join(tenant, caller);
         let savepoint = format!("m{n}");
         Self {
             batch,
@@ -341,6 +352,36 @@ impl MemberTxn<'_> {
     }
 }
 
+/// The lane of `tenant`'s deliveries about `caller`, of `lanes`.
+fn lane_of(lanes: usize, tenant: &str, caller: Option<&str>) -> usize {
+    let mut hasher = std::hash::DefaultHasher::new();
+    std::hash::Hash::hash(&(tenant, caller), &mut hasher);
+    (std::hash::Hasher::finish(&hasher) % lanes.max(1) as u64) as usize
+}
+
 fn unavailable(reason: &str) -> DbErr {
     DbErr::Conn(RuntimeErr::Internal(format!("group commit: {reason}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::lane_of;
+
+    #[test]
+    fn a_callers_deliveries_keep_one_lane_and_callers_spread_over_all() {
+        let caller = |n: usize| format!("+1555{n:07}");
+        let first: Vec<usize> = (0..100)
+            .map(|n| lane_of(8, "org_a", Some(&caller(n))))
+            .collect();
+        let again: Vec<usize> = (0..100)
+            .map(|n| lane_of(8, "org_a", Some(&caller(n))))
+            .collect();
+        assert_eq!(first, again);
+        assert_eq!(first.iter().collect::<HashSet<_>>().len(), 8);
+        assert!(first.iter().all(|lane| *lane < 8));
+        assert_eq!(lane_of(8, "org_a", None), lane_of(8, "org_a", None));
+        assert_eq!(lane_of(1, "org_a", Some(&caller(3))), 0);
+    }
 }

@@ -22,7 +22,6 @@ use std::sync::Arc;
 use futures_util::TryStreamExt;
 use otto_domain::TenantId;
 use otto_migration::m20261122_000002_row_level_security::APP_ROLE;
-use sea_orm::sqlx::pool::PoolConnection;
 use sea_orm::sqlx::postgres::{PgConnection, PgPool, PgRow};
 use sea_orm::sqlx::{self, AssertSqlSafe, Either, Postgres, SqlSafeStr, Transaction};
 use sea_orm::{
@@ -34,6 +33,7 @@ use tokio::sync::Mutex;
 
 use crate::group_commit::BatchMember;
 use crate::pg_literal;
+use crate::read_connections::{ReadConnection, ReadConnections};
 
 /// The statements of one unit of work: an ordinary transaction, or a PostgreSQL tenant session
 /// that reads in one round trip until it first writes.
@@ -77,7 +77,7 @@ impl TxnConn {
 
 enum State {
     /// Reading: each plain read is its own batch; the connection is taken on first use.
-    Reading(Option<PoolConnection<Postgres>>),
+    Reading(Option<ReadConnection>),
     /// Writing: the explicit transaction, with the tenant context set.
     Writing(Transaction<'static, Postgres>),
     Ended,
@@ -85,15 +85,21 @@ enum State {
 
 pub struct PgTenantSession {
     pool: PgPool,
+    reads: Arc<ReadConnections>,
     /// `SELECT set_config(..), set_config(..)` for this tenant, literals quoted.
     context: String,
     state: Mutex<State>,
 }
 
 impl PgTenantSession {
-    pub(crate) fn new(pool: PgPool, tenant: &TenantId) -> Result<Self, DbErr> {
+    pub(crate) fn new(
+        pool: PgPool,
+        reads: Arc<ReadConnections>,
+        tenant: &TenantId,
+    ) -> Result<Self, DbErr> {
         Ok(Self {
             pool,
+            reads,
             context: tenant_context(tenant)?,
             state: Mutex::new(State::Reading(None)),
         })
@@ -129,26 +135,27 @@ impl PgTenantSession {
     }
 
     /// One round trip: the tenant context, read-only, then the query, as one implicit
-    /// transaction. A pooled connection found broken is replaced once (the batch has no effect).
+    /// transaction. A connection found broken is replaced once (the batch has no effect), and
+    /// the idle kept ones, probably cut too, are closed.
     async fn read_batch(
         &self,
-        conn: &mut Option<PoolConnection<Postgres>>,
+        conn: &mut Option<ReadConnection>,
         sql: &str,
     ) -> Result<Vec<PgRow>, sqlx::Error> {
         let batch = format!(
             "{}, set_config('transaction_read_only', 'on', true); {sql}",
             self.context
         );
-        let pooled = match conn {
-            Some(pooled) => pooled,
-            None => conn.insert(self.pool.acquire().await?),
+        let kept = match conn {
+            Some(kept) => kept,
+            None => conn.insert(self.reads.take().await?),
         };
-        let result = run_batch(pooled, &batch).await;
+        let result = run_batch(kept, &batch).await;
         if let Err(sqlx::Error::Io(_)) = result {
-            if let Some(mut broken) = conn.take() {
-                broken.close_on_drop();
-            }
-            return run_batch(conn.insert(self.pool.acquire().await?), &batch).await;
+            self.reads.discard_idle();
+            // Dropped mid-exchange: closed, not kept.
+            conn.take();
+            return run_batch(conn.insert(self.reads.take().await?), &batch).await;
         }
         result
     }
@@ -159,14 +166,12 @@ impl PgTenantSession {
         &self,
         state: &'s mut State,
     ) -> Result<&'s mut Transaction<'static, Postgres>, DbErr> {
-        if let State::Reading(conn) = state {
-            let mut pooled = conn.take();
+        if let State::Reading(kept) = state {
+            // The transaction runs on a pooled connection; the kept one goes back.
+            kept.take();
             *state = State::Ended;
             for attempt in 0..2 {
-                let conn = match pooled.take() {
-                    Some(conn) => conn,
-                    None => self.pool.acquire().await.map_err(conn_err)?,
-                };
+                let conn = self.pool.acquire().await.map_err(conn_err)?;
                 let begin = AssertSqlSafe(format!("BEGIN; {}", self.context)).into_sql_str();
                 match Transaction::begin(conn, Some(begin)).await {
                     Ok(txn) => {
@@ -210,11 +215,9 @@ pub(crate) fn tenant_context(tenant: &TenantId) -> Result<String, DbErr> {
 }
 
 /// The rows of the batch's last statement (the first only sets the context).
-async fn run_batch(
-    conn: &mut PoolConnection<Postgres>,
-    batch: &str,
-) -> Result<Vec<PgRow>, sqlx::Error> {
-    let mut results = sqlx::raw_sql(AssertSqlSafe(batch.to_owned())).fetch_many(&mut **conn);
+async fn run_batch(kept: &mut ReadConnection, batch: &str) -> Result<Vec<PgRow>, sqlx::Error> {
+    let conn = kept.exchange().ok_or(sqlx::Error::PoolClosed)?;
+    let mut results = sqlx::raw_sql(AssertSqlSafe(batch.to_owned())).fetch_many(conn);
     let mut past_context = false;
     let mut rows = Vec::new();
     while let Some(item) = results.try_next().await? {
@@ -224,6 +227,8 @@ async fn run_batch(
             Either::Right(_) => {}
         }
     }
+    drop(results);
+    kept.finished();
     Ok(rows)
 }
 

@@ -10,9 +10,10 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use otto_domain::jobs::{JobKind, NewJob};
 use otto_domain::{EventEnvelope, TenantId, TraceId};
-use sea_orm::{DatabaseBackend, DatabaseConnection, DbErr, TransactionTrait};
+use sea_orm::{DbErr, TransactionTrait};
 use serde_json::Value;
 
+use crate::database::Database;
 use crate::group_commit::{BatchMember, GroupCommit};
 use crate::tenant_conn::{PgTenantSession, TxnConn, tenant_context};
 use crate::tenant_scope::TenantScope;
@@ -76,18 +77,14 @@ impl TenantTxn {
     ///
     /// # Errors
     /// On database failure.
-    pub async fn begin(
-        db: &DatabaseConnection,
-        tenant: &TenantId,
-        trace: TraceId,
-    ) -> Result<Self, DbErr> {
-        let txn = if db.get_database_backend() == DatabaseBackend::Postgres {
-            TxnConn::Tenant(PgTenantSession::new(
+    pub async fn begin(db: &Database, tenant: &TenantId, trace: TraceId) -> Result<Self, DbErr> {
+        let txn = match db.reads() {
+            Some(reads) => TxnConn::Tenant(PgTenantSession::new(
                 db.get_postgres_connection_pool().clone(),
+                reads.clone(),
                 tenant,
-            )?)
-        } else {
-            TxnConn::Transaction(db.begin().await?)
+            )?),
+            None => TxnConn::Transaction(db.begin().await?),
         };
         Ok(Self {
             txn,
@@ -97,7 +94,8 @@ impl TenantTxn {
         })
     }
 
-    /// Joins `group`'s open batch as one webhook delivery acting for `tenant`: its statements
+    /// Joins `group`'s open batch as one webhook delivery acting for `tenant`, about `caller`
+    /// (the phone number whose lead and calls it writes) if it is about one: its statements
     /// run in a savepoint of the batch's transaction, and `commit` returns once the batch has
     /// committed (see `group_commit`).
     ///
@@ -106,12 +104,14 @@ impl TenantTxn {
     pub fn join_batch(
         group: &Arc<GroupCommit>,
         tenant: &TenantId,
+        caller: Option<&str>,
         trace: TraceId,
     ) -> Result<Self, DbErr> {
         Ok(Self {
             txn: TxnConn::Batched(BatchMember::new(
                 group,
                 tenant.as_str(),
+                caller,
                 &tenant_context(tenant)?,
             )),
             tenant: tenant.clone(),

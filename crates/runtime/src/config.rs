@@ -142,6 +142,10 @@ pub struct HttpConfig {
 pub struct DatabaseConfig {
     pub url: Secret,
     pub max_connections: u32,
+    /// `DB_READ_CONNECTIONS` (16): connections tenant reads keep besides the pool, so a read
+    /// is one round trip (PostgreSQL only; 0 reads from the pool, which pings each returned
+    /// connection).
+    pub read_connections: u32,
     /// Apply pending migrations when a process starts (default: only in embedded mode; in
     /// production `otto-api migrate` runs once per release).
     pub migrate_on_start: bool,
@@ -552,6 +556,7 @@ impl Config {
             database: DatabaseConfig {
                 url: Secret(database_url.unwrap_or_else(|| DEFAULT_SQLITE_URL.to_owned())),
                 max_connections: parse_or(&get, "DB_MAX_CONNECTIONS", 10)?,
+                read_connections: parse_or(&get, "DB_READ_CONNECTIONS", 16)?,
                 migrate_on_start: flag_or(&get, "MIGRATE_ON_START", migrate_default)?,
                 webhook_batch_window: Duration::from_millis(parse_or(
                     &get,

@@ -8,7 +8,7 @@ use deadpool_redis::Pool;
 use otto_db::TxnConn;
 use otto_db::group_commit::{GroupCommit, GroupCommitSettings};
 use otto_db::unit_of_work::BoxError;
-use otto_db::{CommitSink, DbSettings};
+use otto_db::{CommitSink, Database, DbSettings};
 use otto_domain::jobs::NewJob;
 use sea_orm::DatabaseConnection;
 use tokio_util::sync::CancellationToken;
@@ -39,7 +39,7 @@ pub enum StartError {
 #[derive(Clone)]
 pub struct AppContext {
     pub config: Arc<Config>,
-    pub db: DatabaseConnection,
+    pub db: Database,
     pub redis: Option<Pool>,
     pub bus: Arc<dyn EventBus>,
     pub queue: Arc<dyn JobQueue>,
@@ -108,8 +108,8 @@ impl AppContext {
             delivery_batches: delivery_batches(&config, &db),
             conversations,
             storage: Arc::new(storage),
+            db: Database::new(db, config.database.read_connections as usize),
             config: Arc::new(config),
-            db,
             redis,
             bus,
             queue,

@@ -292,7 +292,7 @@ pub enum SendError {
 /// database failures.
 pub async fn send<S: otto_db::CommitSink>(
     sink: &S,
-    db: &sea_orm::DatabaseConnection,
+    db: &otto_db::Database,
     sender: &SmsSender,
     job: &SendSms,
 ) -> Result<(), SendError> {
@@ -340,7 +340,7 @@ pub async fn send<S: otto_db::CommitSink>(
 }
 
 async fn begin(
-    db: &sea_orm::DatabaseConnection,
+    db: &otto_db::Database,
     tenant: &TenantId,
     job: &SendSms,
 ) -> Result<TenantTxn, SmsError> {
@@ -348,7 +348,7 @@ async fn begin(
 }
 
 async fn load(
-    db: &sea_orm::DatabaseConnection,
+    db: &otto_db::Database,
     tenant: &TenantId,
     job: &SendSms,
 ) -> Result<Option<message::Model>, SmsError> {
@@ -362,7 +362,7 @@ async fn load(
 }
 
 async fn opted_out_since(
-    db: &sea_orm::DatabaseConnection,
+    db: &otto_db::Database,
     tenant: &TenantId,
     job: &SendSms,
     message: &message::Model,
@@ -379,7 +379,7 @@ async fn opted_out_since(
 /// Records that this send is about to call Twilio, before it does (committed first).
 async fn mark_attempt<S: otto_db::CommitSink>(
     sink: &S,
-    db: &sea_orm::DatabaseConnection,
+    db: &otto_db::Database,
     job: &SendSms,
 ) -> Result<(), SmsError> {
     let utx = begin(db, &job.tenant_id, job).await?;
@@ -397,7 +397,7 @@ async fn mark_attempt<S: otto_db::CommitSink>(
 /// `sms_sent_total` when Twilio took the message. Only a still-`queued` message changes.
 async fn settle<S: otto_db::CommitSink>(
     sink: &S,
-    db: &sea_orm::DatabaseConnection,
+    db: &otto_db::Database,
     job: &SendSms,
     message: &message::Model,
     twilio: Option<&TwilioMessage>,

@@ -80,16 +80,28 @@ pub async fn receive(
     Ok(outcome.json(Provider::CallRail))
 }
 
+impl CallRailCall {
+    fn field(&self, name: &str) -> Option<&Value> {
+        self.body
+            .get(name)
+            .or_else(|| self.body.get("call").and_then(|c| c.get(name)))
+    }
+
+    fn customer_phone(&self) -> Option<PhoneE164> {
+        text_of(self.field("customer_phone_number"))
+            .and_then(|p| PhoneE164::try_from(p.as_str()).ok())
+    }
+}
+
 #[async_trait(?Send)]
 impl Effects for CallRailCall {
+    fn caller(&self) -> Option<String> {
+        self.customer_phone().map(|phone| phone.to_string())
+    }
+
     async fn apply(&self, ctx: &DeliveryContext<'_>) -> Result<(), ApiError> {
-        let field = |name: &str| {
-            self.body
-                .get(name)
-                .or_else(|| self.body.get("call").and_then(|c| c.get(name)))
-        };
-        let phone = text_of(field("customer_phone_number"))
-            .and_then(|p| PhoneE164::try_from(p.as_str()).ok());
+        let field = |name: &str| self.field(name);
+        let phone = self.customer_phone();
         let name = text_of(field("customer_name"));
         let lead_id = match &phone {
             Some(phone) => Some(lead_by_phone(ctx.utx, phone, name.as_deref(), "callrail").await?),

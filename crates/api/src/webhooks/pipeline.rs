@@ -84,6 +84,12 @@ impl DeliveryContext<'_> {
 #[async_trait(?Send)]
 pub trait Effects {
     async fn apply(&self, ctx: &DeliveryContext<'_>) -> Result<(), ApiError>;
+
+    /// The caller (E.164) whose lead and calls this delivery writes, when it is about one: a
+    /// tenant's deliveries about different callers are group-committed in parallel lanes.
+    fn caller(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Processes one verified delivery exactly once: the tenant is resolved (outside RLS, by the
@@ -117,7 +123,9 @@ pub async fn deliver(
         ("tenant_id", tenant.to_string()),
     ];
     let utx = match &state.ctx.delivery_batches {
-        Some(batches) => TenantTxn::join_batch(batches, &tenant, trace)?,
+        Some(batches) => {
+            TenantTxn::join_batch(batches, &tenant, effects.caller().as_deref(), trace)?
+        }
         None => TenantTxn::begin(&state.ctx.db, &tenant, trace).await?,
     };
     if !idempotency::claim(

@@ -174,6 +174,19 @@ fn verify(state: &ApiState, req: &HttpRequest, pairs: &[(String, String)]) -> Re
 
 #[async_trait(?Send)]
 impl Effects for TwilioDelivery {
+    /// Inbound calls and messages are about their sender; status and recording callbacks name
+    /// no caller reliably and stay in the tenant's lane.
+    fn caller(&self) -> Option<String> {
+        match self.kind {
+            Kind::Voice | Kind::Sms => self
+                .params
+                .get("From")
+                .and_then(|p| PhoneE164::try_from(p.as_str()).ok())
+                .map(|phone| phone.to_string()),
+            Kind::Recording | Kind::Status => None,
+        }
+    }
+
     async fn apply(&self, ctx: &DeliveryContext<'_>) -> Result<(), ApiError> {
         let get = |name: &str| self.params.get(name).filter(|v| !v.is_empty()).cloned();
         let caller = get("From").and_then(|p| PhoneE164::try_from(p.as_str()).ok());

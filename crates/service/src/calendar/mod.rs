@@ -129,7 +129,7 @@ async fn connection_of(
 /// The tenant's connection read outside a unit of work that writes (jobs read it, then call
 /// Google, then write).
 async fn read_connection(
-    db: &sea_orm::DatabaseConnection,
+    db: &otto_db::Database,
     tenant: &TenantId,
 ) -> Result<Option<calendar_connection::Model>, CalendarError> {
     let utx = TenantTxn::begin(db, tenant, otto_domain::TraceId::generate()).await?;
