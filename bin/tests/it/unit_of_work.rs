@@ -198,3 +198,26 @@ async fn backend_pid(read: &mut ReadConnection) -> Result<i32, Box<dyn std::erro
         .fetch_one(conn)
         .await?)
 }
+
+/// A unit of work holds a kept connection only for the length of one read, so with a single
+/// kept connection two open units of work and a system read through `Database` all proceed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_never_hold_a_kept_connection_between_statements() -> TestResult {
+    let db = TestDatabase::postgres().await?;
+    let conn = Database::new(opened(&db).await?.connection().clone(), 1);
+    let tenant = TenantId::try_from("org_kept")?;
+    let reads = async {
+        let first = TenantTxn::begin(&conn, &tenant, TraceId::generate()).await?;
+        lead::Entity::find().all(first.conn()).await?;
+        let second = TenantTxn::begin(&conn, &tenant, TraceId::generate()).await?;
+        lead::Entity::find().all(second.conn()).await?;
+        lead::Entity::find().all(&conn).await?;
+        lead::Entity::find().all(first.conn()).await?;
+        first.finish_read().await?;
+        second.finish_read().await?;
+        Ok::<_, sea_orm::DbErr>(())
+    };
+    tokio::time::timeout(Duration::from_secs(10), reads).await??;
+    conn.close().await?;
+    Ok(())
+}

@@ -1,16 +1,21 @@
 //! The database handle a process shares: sea-orm's connection (the pool) and, on PostgreSQL,
-//! the connections tenant reads keep between requests (see `read_connections`). It derefs to the
-//! sea-orm connection, so whatever takes a `&DatabaseConnection` takes a `&Database`.
+//! the connections reads keep between requests (see `read_connections`). It derefs to the
+//! sea-orm connection, so whatever takes a `&DatabaseConnection` takes a `&Database`. As a
+//! `ConnectionTrait` itself (code generic over the connection, or taking `&Database`), its
+//! queries run on the kept connections too: a system read such as a webhook's tenant lookup
+//! then skips the pool's ping as tenant reads do. Statements that return no rows use the pool.
 
 use std::ops::Deref;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use sea_orm::sqlx::{self, postgres::PgRow};
 use sea_orm::{
     ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, ExecResult, QueryResult, Statement,
 };
 
-use crate::read_connections::ReadConnections;
+use crate::read_connections::{ReadConnections, answered};
+use crate::tenant_conn::{conn_err, query_err, sqlx_query};
 
 #[derive(Clone)]
 pub struct Database {
@@ -82,10 +87,37 @@ impl ConnectionTrait for Database {
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        self.conn.query_one_raw(stmt).await
+        match &self.reads {
+            Some(reads) => Ok(kept_rows(reads, &stmt)
+                .await?
+                .into_iter()
+                .next()
+                .map(QueryResult::from)),
+            None => self.conn.query_one_raw(stmt).await,
+        }
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        self.conn.query_all_raw(stmt).await
+        match &self.reads {
+            Some(reads) => Ok(kept_rows(reads, &stmt)
+                .await?
+                .into_iter()
+                .map(QueryResult::from)
+                .collect()),
+            None => self.conn.query_all_raw(stmt).await,
+        }
     }
+}
+
+/// `stmt`'s rows, prepared (and cached) on a kept connection, outside any transaction.
+async fn kept_rows(reads: &Arc<ReadConnections>, stmt: &Statement) -> Result<Vec<PgRow>, DbErr> {
+    let mut read = reads.take().await.map_err(conn_err)?;
+    let conn = read
+        .exchange()
+        .ok_or_else(|| conn_err(sqlx::Error::PoolClosed))?;
+    let rows = sqlx_query(stmt).fetch_all(conn).await;
+    if answered(&rows) {
+        read.finished();
+    }
+    rows.map_err(query_err)
 }

@@ -103,6 +103,13 @@ impl ReadConnection {
     }
 }
 
+/// Whether an exchange that ended with `result` read the server's whole answer: it did when it
+/// succeeded or the server reported an error (sqlx reads the rest of that answer before the
+/// connection's next exchange); an I/O error or a protocol error may leave it mid-way.
+pub(crate) fn answered<T>(result: &Result<T, sqlx::Error>) -> bool {
+    matches!(result, Ok(_) | Err(sqlx::Error::Database(_)))
+}
+
 impl Drop for ReadConnection {
     fn drop(&mut self) {
         match std::mem::replace(&mut self.held, Held::Gone) {

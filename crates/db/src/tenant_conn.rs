@@ -33,7 +33,7 @@ use tokio::sync::Mutex;
 
 use crate::group_commit::BatchMember;
 use crate::pg_literal;
-use crate::read_connections::{ReadConnection, ReadConnections};
+use crate::read_connections::{ReadConnection, ReadConnections, answered};
 
 /// The statements of one unit of work: an ordinary transaction, or a PostgreSQL tenant session
 /// that reads in one round trip until it first writes.
@@ -76,8 +76,9 @@ impl TxnConn {
 }
 
 enum State {
-    /// Reading: each plain read is its own batch; the connection is taken on first use.
-    Reading(Option<ReadConnection>),
+    /// Reading: each plain read is its own batch, on a kept connection held for that batch only
+    /// (so a unit of work never holds one while it asks for another).
+    Reading,
     /// Writing: the explicit transaction, with the tenant context set.
     Writing(Transaction<'static, Postgres>),
     Ended,
@@ -101,31 +102,31 @@ impl PgTenantSession {
             pool,
             reads,
             context: tenant_context(tenant)?,
-            state: Mutex::new(State::Reading(None)),
+            state: Mutex::new(State::Reading),
         })
     }
 
     async fn commit(self) -> Result<(), DbErr> {
         match self.state.into_inner() {
             State::Writing(txn) => txn.commit().await.map_err(exec_err),
-            State::Reading(_) | State::Ended => Ok(()),
+            State::Reading | State::Ended => Ok(()),
         }
     }
 
     async fn rollback(self) -> Result<(), DbErr> {
         match self.state.into_inner() {
             State::Writing(txn) => txn.rollback().await.map_err(exec_err),
-            State::Reading(_) | State::Ended => Ok(()),
+            State::Reading | State::Ended => Ok(()),
         }
     }
 
     /// Rows of `stmt`: one batch while reading, else prepared inside the transaction.
     async fn rows(&self, stmt: Statement) -> Result<Vec<PgRow>, DbErr> {
         let mut state = self.state.lock().await;
-        if let State::Reading(conn) = &mut *state
+        if let State::Reading = &*state
             && let Some(sql) = plain_read(&stmt)
         {
-            match self.read_batch(conn, &sql).await {
+            match self.read_batch(&sql).await {
                 Err(err) if is_read_only_violation(&err) => {}
                 done => return done.map_err(query_err),
             }
@@ -137,25 +138,16 @@ impl PgTenantSession {
     /// One round trip: the tenant context, read-only, then the query, as one implicit
     /// transaction. A connection found broken is replaced once (the batch has no effect), and
     /// the idle kept ones, probably cut too, are closed.
-    async fn read_batch(
-        &self,
-        conn: &mut Option<ReadConnection>,
-        sql: &str,
-    ) -> Result<Vec<PgRow>, sqlx::Error> {
+    async fn read_batch(&self, sql: &str) -> Result<Vec<PgRow>, sqlx::Error> {
         let batch = format!(
             "{}, set_config('transaction_read_only', 'on', true); {sql}",
             self.context
         );
-        let kept = match conn {
-            Some(kept) => kept,
-            None => conn.insert(self.reads.take().await?),
-        };
-        let result = run_batch(kept, &batch).await;
+        // A connection dropped mid-exchange is closed, not kept.
+        let result = run_batch(&mut self.reads.take().await?, &batch).await;
         if let Err(sqlx::Error::Io(_)) = result {
             self.reads.discard_idle();
-            // Dropped mid-exchange: closed, not kept.
-            conn.take();
-            return run_batch(conn.insert(self.reads.take().await?), &batch).await;
+            return run_batch(&mut self.reads.take().await?, &batch).await;
         }
         result
     }
@@ -166,9 +158,7 @@ impl PgTenantSession {
         &self,
         state: &'s mut State,
     ) -> Result<&'s mut Transaction<'static, Postgres>, DbErr> {
-        if let State::Reading(kept) = state {
-            // The transaction runs on a pooled connection; the kept one goes back.
-            kept.take();
+        if let State::Reading = state {
             *state = State::Ended;
             for attempt in 0..2 {
                 let conn = self.pool.acquire().await.map_err(conn_err)?;
@@ -185,7 +175,7 @@ impl PgTenantSession {
         }
         match state {
             State::Writing(txn) => Ok(txn),
-            State::Reading(_) | State::Ended => {
+            State::Reading | State::Ended => {
                 Err(DbErr::Custom("unit of work already ended".into()))
             }
         }
@@ -217,6 +207,17 @@ pub(crate) fn tenant_context(tenant: &TenantId) -> Result<String, DbErr> {
 /// The rows of the batch's last statement (the first only sets the context).
 async fn run_batch(kept: &mut ReadConnection, batch: &str) -> Result<Vec<PgRow>, sqlx::Error> {
     let conn = kept.exchange().ok_or(sqlx::Error::PoolClosed)?;
+    let rows = last_statement_rows(conn, batch).await;
+    if answered(&rows) {
+        kept.finished();
+    }
+    rows
+}
+
+async fn last_statement_rows(
+    conn: &mut PgConnection,
+    batch: &str,
+) -> Result<Vec<PgRow>, sqlx::Error> {
     let mut results = sqlx::raw_sql(AssertSqlSafe(batch.to_owned())).fetch_many(conn);
     let mut past_context = false;
     let mut rows = Vec::new();
@@ -227,8 +228,6 @@ async fn run_batch(kept: &mut ReadConnection, batch: &str) -> Result<Vec<PgRow>,
             Either::Right(_) => {}
         }
     }
-    drop(results);
-    kept.finished();
     Ok(rows)
 }
 
@@ -269,12 +268,12 @@ async fn execute_sql_on(conn: &mut PgConnection, sql: &str) -> Result<ExecResult
         .map_err(exec_err)
 }
 
-fn sqlx_query(stmt: &Statement) -> sqlx::query::Query<'_, Postgres, SqlxValues> {
+pub(crate) fn sqlx_query(stmt: &Statement) -> sqlx::query::Query<'_, Postgres, SqlxValues> {
     let values = stmt.values.clone().unwrap_or(Values(Vec::new()));
     sqlx::query_with(AssertSqlSafe(stmt.sql.as_str()), SqlxValues(values))
 }
 
-fn query_err(err: sqlx::Error) -> DbErr {
+pub(crate) fn query_err(err: sqlx::Error) -> DbErr {
     DbErr::Query(RuntimeErr::SqlxError(Arc::new(err)))
 }
 
@@ -282,7 +281,7 @@ fn exec_err(err: sqlx::Error) -> DbErr {
     DbErr::Exec(RuntimeErr::SqlxError(Arc::new(err)))
 }
 
-fn conn_err(err: sqlx::Error) -> DbErr {
+pub(crate) fn conn_err(err: sqlx::Error) -> DbErr {
     match err {
         sqlx::Error::PoolTimedOut => DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout),
         sqlx::Error::PoolClosed => {

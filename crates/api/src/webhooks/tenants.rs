@@ -1,9 +1,11 @@
 //! Which tenant a delivery acts for, from the provider account's mapping. These run as system
-//! queries (outside any tenant scope): finding the tenant is their purpose.
+//! queries (outside any tenant scope): finding the tenant is their purpose. They read through
+//! `Database`, on its kept connections (no pool ping).
 
+use otto_db::Database;
 use otto_db::entities::{call, company, message, twilio_number, user};
 use otto_domain::TenantId;
-use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter};
 
 /// A delivery's tenant, with its lockdown flag when the lookup read the company row anyway.
 #[derive(Debug, Clone)]
@@ -36,7 +38,7 @@ fn company_tenant(row: company::Model) -> Option<Tenant> {
 /// # Errors
 /// On database failure.
 pub async fn by_callrail_company(
-    db: &DatabaseConnection,
+    db: &Database,
     callrail_id: &str,
 ) -> Result<Option<Tenant>, DbErr> {
     let found = company::Entity::find()
@@ -48,10 +50,7 @@ pub async fn by_callrail_company(
 
 /// # Errors
 /// On database failure.
-pub async fn by_twilio_number(
-    db: &DatabaseConnection,
-    phone: &str,
-) -> Result<Option<Tenant>, DbErr> {
+pub async fn by_twilio_number(db: &Database, phone: &str) -> Result<Option<Tenant>, DbErr> {
     let found = twilio_number::Entity::find_by_id(phone.to_owned())
         .one(db)
         .await?;
@@ -62,7 +61,7 @@ pub async fn by_twilio_number(
 ///
 /// # Errors
 /// On database failure.
-pub async fn known_company(db: &DatabaseConnection, id: &str) -> Result<Option<Tenant>, DbErr> {
+pub async fn known_company(db: &Database, id: &str) -> Result<Option<Tenant>, DbErr> {
     Ok(company::Entity::find_by_id(id.to_owned())
         .one(db)
         .await?
@@ -73,10 +72,7 @@ pub async fn known_company(db: &DatabaseConnection, id: &str) -> Result<Option<T
 ///
 /// # Errors
 /// On database failure.
-pub async fn by_twilio_call(
-    db: &DatabaseConnection,
-    call_sid: &str,
-) -> Result<Option<Tenant>, DbErr> {
+pub async fn by_twilio_call(db: &Database, call_sid: &str) -> Result<Option<Tenant>, DbErr> {
     let found = call::Entity::find()
         .filter(call::Column::Provider.eq("twilio"))
         .filter(call::Column::ProviderCallId.eq(call_sid))
@@ -89,10 +85,7 @@ pub async fn by_twilio_call(
 ///
 /// # Errors
 /// On database failure.
-pub async fn by_twilio_message(
-    db: &DatabaseConnection,
-    message_sid: &str,
-) -> Result<Option<Tenant>, DbErr> {
+pub async fn by_twilio_message(db: &Database, message_sid: &str) -> Result<Option<Tenant>, DbErr> {
     let found = message::Entity::find()
         .filter(message::Column::Provider.eq("twilio"))
         .filter(message::Column::ProviderSid.eq(message_sid))
@@ -105,7 +98,7 @@ pub async fn by_twilio_message(
 ///
 /// # Errors
 /// On database failure.
-pub async fn by_user(db: &DatabaseConnection, user_id: &str) -> Result<Option<Tenant>, DbErr> {
+pub async fn by_user(db: &Database, user_id: &str) -> Result<Option<Tenant>, DbErr> {
     Ok(user::Entity::find_by_id(user_id.to_owned())
         .one(db)
         .await?
