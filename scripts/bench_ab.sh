@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # A/B of two otto-api builds (or two settings of one) on one path, in one run: both processes
 # run at once on one scratch PostgreSQL database (embedded mode, 10,000 leads in org_bench, its
-# CallRail company CRBENCH), and wrk (-t2 -c64) alternates between them ROUNDS times, so the
-# machine's noise falls on both alike.
+# CallRail company CRBENCH), and wrk (-t2 -c64) alternates between them ROUNDS times, A then B,
+# then B then A (throughput drifts upward as a run warms up, which would favour whichever
+# always went second), so the machine's noise and the drift fall on both alike.
 # Usage: A=<otto-api> B=<otto-api> [AENV="K=V ..."] [BENV="K=V ..."] scripts/bench_ab.sh [leads|callrail] [duration=5s] [rounds=4]
-# Prints "A|B req/s p50 p99" per round.
+# Prints "A|B req/s p50 p99" per measurement, then each side's median.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 path=${1:-leads}
@@ -32,8 +33,10 @@ curl -fs -X PATCH -H "Authorization: Bearer $token" -H 'content-type: applicatio
 psql -q "$PG/$db" -c "INSERT INTO leads (id, company_id, name, phone, email, source, status, assigned_user_id, version, created_at, updated_at)
   SELECT gen_random_uuid(), 'org_bench', 'Lead ' || n, '+1444' || lpad(n::text, 7, '0'), NULL, 'callrail', 'new', NULL, 1, now(), now()
   FROM generate_series(1, 10000) AS n" -c "ANALYZE leads" >/dev/null
-for _ in $(seq 1 "$rounds"); do
-  for side in A B; do
+for r in $(seq 1 "$rounds"); do
+  order="A B"
+  [ $((r % 2)) = 0 ] && order="B A"
+  for side in $order; do
     p=$([ "$side" = A ] && echo "$port" || echo "$port_b")
     case $path in
       leads) echo "$side $(summary "http://127.0.0.1:$p/v1/leads?limit=50" 64 -H "Authorization: Bearer $token")" ;;
@@ -41,4 +44,13 @@ for _ in $(seq 1 "$rounds"); do
       *) echo "unknown path $path (leads, callrail)" >&2; exit 2 ;;
     esac
   done
-done
+done | tee "$work/rows"
+python3 - "$work/rows" <<'PY'
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    side, rps = line.split()[:2]
+    rows.setdefault(side, []).append(float(rps))
+for side in sorted(rows):
+    print(f"median {side}: {statistics.median(rows[side]):.0f}/s over {len(rows[side])}")
+PY
