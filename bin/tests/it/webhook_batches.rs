@@ -8,7 +8,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use serde_json::json;
 
 use super::webhooks::{count, events, post_callrail, status_of, webhook_app_with};
-use crate::helpers::{TestDatabase, TestResult};
+use crate::helpers::{TestApp, TestDatabase, TestResult};
 
 const DELIVERIES: usize = 50;
 const FAILING: usize = 17;
@@ -20,18 +20,30 @@ fn body(n: usize) -> String {
     .to_string()
 }
 
+/// A webhook app on a fresh PostgreSQL database whose batches stay open 300 ms (for up to 60
+/// deliveries), so concurrent deliveries gather into few batches; `extra` adds settings.
+async fn batching_app(extra: &[(&str, &str)]) -> Result<TestApp, Box<dyn std::error::Error>> {
+    let mut settings = vec![
+        ("WEBHOOK_BATCH_WINDOW_MS", "300"),
+        ("WEBHOOK_BATCH_MAX", "60"),
+    ];
+    settings.extend_from_slice(extra);
+    webhook_app_with(TestDatabase::postgres().await?, &settings).await
+}
+
+/// Batches committed, and the deliveries they carried.
+fn committed(app: &TestApp) -> Result<(usize, usize), &'static str> {
+    Ok(app
+        .ctx
+        .delivery_batches
+        .as_ref()
+        .ok_or("group commit is off")?
+        .committed())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_failing_delivery_of_fifty_batched_rolls_back_alone() -> TestResult {
-    let db = TestDatabase::postgres().await?;
-    // A long window, so the fifty concurrent deliveries are gathered into few batches.
-    let app = webhook_app_with(
-        db,
-        &[
-            ("WEBHOOK_BATCH_WINDOW_MS", "300"),
-            ("WEBHOOK_BATCH_MAX", "60"),
-        ],
-    )
-    .await?;
+    let app = batching_app(&[]).await?;
     // The database refuses one call, after its idempotency key and its lead were written.
     app.ctx
         .db
@@ -62,12 +74,7 @@ async fn one_failing_delivery_of_fifty_batched_rolls_back_alone() -> TestResult 
         }
     }
 
-    let (batches, batched) = app
-        .ctx
-        .delivery_batches
-        .as_ref()
-        .ok_or("group commit is off")?
-        .committed();
+    let (batches, batched) = committed(&app)?;
     assert_eq!(batched, DELIVERIES, "every delivery went through a batch");
     assert!(
         batches < 10,
@@ -124,17 +131,8 @@ async fn one_failing_delivery_of_fifty_batched_rolls_back_alone() -> TestResult 
 /// share a lane, so twenty concurrent calls from one number still make exactly one lead.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn callers_spread_over_lanes_and_one_caller_keeps_one_lead() -> TestResult {
-    let db = TestDatabase::postgres().await?;
-    // Four lanes, and a window long enough to gather every delivery of a lane into one batch.
-    let app = webhook_app_with(
-        db,
-        &[
-            ("WEBHOOK_BATCH_WINDOW_MS", "300"),
-            ("WEBHOOK_BATCH_MAX", "60"),
-            ("DB_MAX_CONNECTIONS", "16"),
-        ],
-    )
-    .await?;
+    // Four lanes.
+    let app = batching_app(&[("DB_MAX_CONNECTIONS", "16")]).await?;
     let delivery = |n: usize| {
         let caller = if n.is_multiple_of(2) {
             "+15553000000".to_owned()
@@ -157,12 +155,7 @@ async fn callers_spread_over_lanes_and_one_caller_keeps_one_lead() -> TestResult
         assert_eq!((code, answer["status"].as_str()), (200, Some("processed")));
     }
 
-    let (batches, batched) = app
-        .ctx
-        .delivery_batches
-        .as_ref()
-        .ok_or("group commit is off")?
-        .committed();
+    let (batches, batched) = committed(&app)?;
     assert_eq!(batched, 40);
     assert!(batches >= 2, "one lane took every caller ({batches} batch)");
     assert_eq!(count::<call::Entity>(&app).await?, 40);

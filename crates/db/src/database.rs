@@ -9,12 +9,12 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use sea_orm::sqlx::{self, postgres::PgRow};
+use sea_orm::sqlx::postgres::PgRow;
 use sea_orm::{
     ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, ExecResult, QueryResult, Statement,
 };
 
-use crate::read_connections::{ReadConnections, answered};
+use crate::read_connections::ReadConnections;
 use crate::tenant_conn::{conn_err, query_err, sqlx_query};
 
 #[derive(Clone)]
@@ -54,13 +54,6 @@ impl Database {
     /// Where tenant reads take their connections (PostgreSQL only).
     pub(crate) fn reads(&self) -> Option<&Arc<ReadConnections>> {
         self.reads.as_ref()
-    }
-}
-
-/// Tenant reads use the pool.
-impl From<DatabaseConnection> for Database {
-    fn from(conn: DatabaseConnection) -> Self {
-        Self::new(conn, 0)
     }
 }
 
@@ -112,12 +105,9 @@ impl ConnectionTrait for Database {
 /// `stmt`'s rows, prepared (and cached) on a kept connection, outside any transaction.
 async fn kept_rows(reads: &Arc<ReadConnections>, stmt: &Statement) -> Result<Vec<PgRow>, DbErr> {
     let mut read = reads.take().await.map_err(conn_err)?;
-    let conn = read
-        .exchange()
-        .ok_or_else(|| conn_err(sqlx::Error::PoolClosed))?;
-    let rows = sqlx_query(stmt).fetch_all(conn).await;
-    if answered(&rows) {
-        read.finished();
-    }
+    let rows = sqlx_query(stmt)
+        .fetch_all(read.exchange().map_err(conn_err)?)
+        .await;
+    read.settle(&rows);
     rows.map_err(query_err)
 }

@@ -74,6 +74,10 @@ impl ReadConnections {
         })
     }
 
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     /// Closes every idle connection: once one is found cut (a server restart, say), the others
     /// opened to the same server probably are too.
     pub fn discard_idle(&self) {
@@ -88,12 +92,15 @@ impl ReadConnections {
 impl ReadConnection {
     /// The connection for one exchange; until [`ReadConnection::finished`] is called the
     /// connection counts as mid-exchange and is closed, not kept, when dropped.
-    pub fn exchange(&mut self) -> Option<&mut PgConnection> {
+    ///
+    /// # Errors
+    /// Never while the `ReadConnection` lives (it has a connection until dropped).
+    pub fn exchange(&mut self) -> Result<&mut PgConnection, sqlx::Error> {
         self.finished = false;
         match &mut self.held {
-            Held::Kept(conn, _) => Some(conn),
-            Held::Pooled(conn) => Some(&mut **conn),
-            Held::Gone => None,
+            Held::Kept(conn, _) => Ok(conn),
+            Held::Pooled(conn) => Ok(&mut **conn),
+            Held::Gone => Err(sqlx::Error::PoolClosed),
         }
     }
 
@@ -101,13 +108,16 @@ impl ReadConnection {
     pub fn finished(&mut self) {
         self.finished = true;
     }
-}
 
-/// Whether an exchange that ended with `result` read the server's whole answer: it did when it
-/// succeeded or the server reported an error (sqlx reads the rest of that answer before the
-/// connection's next exchange); an I/O error or a protocol error may leave it mid-way.
-pub(crate) fn answered<T>(result: &Result<T, sqlx::Error>) -> bool {
-    matches!(result, Ok(_) | Err(sqlx::Error::Database(_)))
+    /// Marks the exchange that ended with `result` finished if it read the server's whole
+    /// answer: it did when it succeeded or the server reported an error (sqlx reads the rest of
+    /// that answer before the connection's next exchange); an I/O or protocol error may have
+    /// left it mid-way.
+    pub(crate) fn settle<T>(&mut self, result: &Result<T, sqlx::Error>) {
+        if matches!(result, Ok(_) | Err(sqlx::Error::Database(_))) {
+            self.finished();
+        }
+    }
 }
 
 impl Drop for ReadConnection {

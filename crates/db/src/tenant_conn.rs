@@ -22,7 +22,7 @@ use std::sync::Arc;
 use futures_util::TryStreamExt;
 use otto_domain::TenantId;
 use otto_migration::m20261122_000002_row_level_security::APP_ROLE;
-use sea_orm::sqlx::postgres::{PgConnection, PgPool, PgRow};
+use sea_orm::sqlx::postgres::{PgConnection, PgRow};
 use sea_orm::sqlx::{self, AssertSqlSafe, Either, Postgres, SqlSafeStr, Transaction};
 use sea_orm::{
     ConnectionTrait, DatabaseBackend, DatabaseTransaction, DbErr, ExecResult, QueryResult,
@@ -33,7 +33,7 @@ use tokio::sync::Mutex;
 
 use crate::group_commit::BatchMember;
 use crate::pg_literal;
-use crate::read_connections::{ReadConnection, ReadConnections, answered};
+use crate::read_connections::{ReadConnection, ReadConnections};
 
 /// The statements of one unit of work: an ordinary transaction, or a PostgreSQL tenant session
 /// that reads in one round trip until it first writes.
@@ -85,7 +85,7 @@ enum State {
 }
 
 pub struct PgTenantSession {
-    pool: PgPool,
+    /// Where reads run; its pool opens the transaction of the first write.
     reads: Arc<ReadConnections>,
     /// `SELECT set_config(..), set_config(..)` for this tenant, literals quoted.
     context: String,
@@ -93,13 +93,8 @@ pub struct PgTenantSession {
 }
 
 impl PgTenantSession {
-    pub(crate) fn new(
-        pool: PgPool,
-        reads: Arc<ReadConnections>,
-        tenant: &TenantId,
-    ) -> Result<Self, DbErr> {
+    pub(crate) fn new(reads: Arc<ReadConnections>, tenant: &TenantId) -> Result<Self, DbErr> {
         Ok(Self {
-            pool,
             reads,
             context: tenant_context(tenant)?,
             state: Mutex::new(State::Reading),
@@ -161,7 +156,7 @@ impl PgTenantSession {
         if let State::Reading = state {
             *state = State::Ended;
             for attempt in 0..2 {
-                let conn = self.pool.acquire().await.map_err(conn_err)?;
+                let conn = self.reads.pool().acquire().await.map_err(conn_err)?;
                 let begin = AssertSqlSafe(format!("BEGIN; {}", self.context)).into_sql_str();
                 match Transaction::begin(conn, Some(begin)).await {
                     Ok(txn) => {
@@ -206,11 +201,8 @@ pub(crate) fn tenant_context(tenant: &TenantId) -> Result<String, DbErr> {
 
 /// The rows of the batch's last statement (the first only sets the context).
 async fn run_batch(kept: &mut ReadConnection, batch: &str) -> Result<Vec<PgRow>, sqlx::Error> {
-    let conn = kept.exchange().ok_or(sqlx::Error::PoolClosed)?;
-    let rows = last_statement_rows(conn, batch).await;
-    if answered(&rows) {
-        kept.finished();
-    }
+    let rows = last_statement_rows(kept.exchange()?, batch).await;
+    kept.settle(&rows);
     rows
 }
 

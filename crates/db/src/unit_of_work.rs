@@ -79,11 +79,7 @@ impl TenantTxn {
     /// On database failure.
     pub async fn begin(db: &Database, tenant: &TenantId, trace: TraceId) -> Result<Self, DbErr> {
         let txn = match db.reads() {
-            Some(reads) => TxnConn::Tenant(PgTenantSession::new(
-                db.get_postgres_connection_pool().clone(),
-                reads.clone(),
-                tenant,
-            )?),
+            Some(reads) => TxnConn::Tenant(PgTenantSession::new(reads.clone(), tenant)?),
             None => TxnConn::Transaction(db.begin().await?),
         };
         Ok(Self {

@@ -172,24 +172,29 @@ fn verify(state: &ApiState, req: &HttpRequest, pairs: &[(String, String)]) -> Re
     signature::twilio(token.expose(), &url, pairs, header).map_err(super::refused)
 }
 
+impl TwilioDelivery {
+    /// `From`, when it is a phone number.
+    fn sender(&self) -> Option<PhoneE164> {
+        self.params
+            .get("From")
+            .and_then(|p| PhoneE164::try_from(p.as_str()).ok())
+    }
+}
+
 #[async_trait(?Send)]
 impl Effects for TwilioDelivery {
     /// Inbound calls and messages are about their sender; status and recording callbacks name
     /// no caller reliably and stay in the tenant's lane.
     fn caller(&self) -> Option<String> {
         match self.kind {
-            Kind::Voice | Kind::Sms => self
-                .params
-                .get("From")
-                .and_then(|p| PhoneE164::try_from(p.as_str()).ok())
-                .map(|phone| phone.to_string()),
+            Kind::Voice | Kind::Sms => self.sender().map(|phone| phone.to_string()),
             Kind::Recording | Kind::Status => None,
         }
     }
 
     async fn apply(&self, ctx: &DeliveryContext<'_>) -> Result<(), ApiError> {
         let get = |name: &str| self.params.get(name).filter(|v| !v.is_empty()).cloned();
-        let caller = get("From").and_then(|p| PhoneE164::try_from(p.as_str()).ok());
+        let caller = self.sender();
         let lead_id = match (&caller, self.kind) {
             (Some(phone), Kind::Voice | Kind::Sms) => {
                 Some(lead_by_phone(ctx.utx, phone, None, "twilio").await?)
